@@ -1,0 +1,52 @@
+# Hand-written stubs of the compiled core (checked with mypy.stubtest).
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: Final[str]
+BUILD_PROFILE: Final[str]
+
+class TextnormError(ValueError): ...
+class LayoutError(TextnormError): ...
+class NonFiniteError(TextnormError): ...
+class ParameterError(TextnormError): ...
+
+def num_threads() -> int: ...
+def confidence(
+    values: npt.NDArray[np.floating],
+    *,
+    offsets: npt.NDArray[np.int64] | None = None,
+    lengths: npt.NDArray[np.int64] | None = None,
+    scale: float = 1.0,
+    scales: npt.NDArray[np.float64] | None = None,
+    mode: str = "minmax",
+    target: int = 0,
+    targets: npt.NDArray[np.int64] | None = None,
+    log: bool = False,
+    nan_raise: bool = True,
+) -> npt.NDArray[np.floating]: ...
+def probabilities(
+    values: npt.NDArray[np.floating],
+    *,
+    offsets: npt.NDArray[np.int64] | None = None,
+    lengths: npt.NDArray[np.int64] | None = None,
+    scale: float = 1.0,
+    scales: npt.NDArray[np.float64] | None = None,
+    mode: str = "minmax",
+    nan_raise: bool = True,
+) -> npt.NDArray[np.floating]: ...
+def ensemble(
+    values: npt.NDArray[np.floating],
+    *,
+    offsets: npt.NDArray[np.int64] | None = None,
+    lengths: npt.NDArray[np.int64] | None = None,
+    scale: float = 1.0,
+    scales: npt.NDArray[np.float64] | None = None,
+    mode: str = "minmax",
+    target: int = 0,
+    targets: npt.NDArray[np.int64] | None = None,
+    method: str = "mean",
+    lam: float = 0.0,
+    nan_raise: bool = True,
+) -> npt.NDArray[np.floating]: ...

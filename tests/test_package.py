@@ -1,0 +1,52 @@
+"""Packaging promises: light import, version and build profile, runnable docs."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+
+import textnorm
+from conftest import REPO
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, textnorm; textnorm.confidence([[1.0, 0.0]]); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_version_prints_version_and_build_profile():
+    out = subprocess.run([sys.executable, "-m", "textnorm", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert textnorm.__version__ in out.stdout and textnorm.BUILD_PROFILE in out.stdout
+    assert textnorm.BUILD_PROFILE in ("release", "debug")
+
+
+def test_readme_example_runs():
+    result = doctest.testfile(str(REPO / "README.md"), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_docstring_examples_of_the_normaliser_run():
+    result = doctest.testmod(textnorm.normalize)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    code = (
+        "import numpy as np, textnorm, hashlib;"
+        "r = np.random.default_rng(5); n = r.integers(2, 33, 40000);"
+        "o = np.concatenate([[0], np.cumsum(n)]); v = r.normal(size=o[-1]).astype(np.float32);"
+        "out = [textnorm.confidence(v, offsets=o, scale=3.0), textnorm.probabilities(v, offsets=o),"
+        " textnorm.ensemble(np.stack([v, -v]), offsets=o, method='ur', lam=0.5)];"
+        "print(textnorm._core.num_threads(), hashlib.sha256(b''.join(x.tobytes() for x in out)).hexdigest())"
+    )
+    runs = {}
+    for n in ("1", "2", "3"):
+        env = {**__import__("os").environ, "TEXTNORM_NUM_THREADS": n}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        threads, digest = out.stdout.split()
+        assert threads == n
+        runs[n] = digest
+    assert len(set(runs.values())) == 1
