@@ -10,6 +10,7 @@
 //! - log-confidences are computed as `z_t - m - ln(sum exp(z_i - m))`, never `ln(p)`;
 //! - results are independent of the number of threads (rows are computed independently).
 
+pub mod contrast;
 pub mod error;
 pub mod norm;
 pub mod parallel;

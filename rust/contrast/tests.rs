@@ -1,0 +1,124 @@
+use super::*;
+
+fn run(text: &str, rules: &[&str]) -> Vec<String> {
+    let lex = Lexicon::default_lexicon();
+    let rules = Rule::parse_list(rules).unwrap();
+    contrast_one(text, &rules, None, 0, &lex)
+        .into_iter()
+        .map(|c| c.0)
+        .collect()
+}
+
+#[test]
+fn counting_template() {
+    assert_eq!(
+        run("a realistic photo of three deer", &["count"]),
+        [
+            "a realistic photo of a deer",
+            "a realistic photo of two deer",
+            "a realistic photo of four deer",
+            "a realistic photo of five deer"
+        ]
+    );
+    assert_eq!(
+        run("An apple.", &["count"]),
+        ["Two apples.", "Three apples."]
+    );
+    assert_eq!(
+        run("two mice", &["count"]),
+        ["a mouse", "three mice", "four mice"]
+    );
+    assert_eq!(run("3 wolves", &["count"])[0], "1 wolf");
+}
+
+#[test]
+fn composition_template() {
+    let got = run(
+        "a realistic photo of an airplane and a teddy bear",
+        &["drop", "count", "hybrid"],
+    );
+    let want = [
+        "a realistic photo of an airplane",
+        "a realistic photo of a teddy bear",
+        "a realistic photo of two airplanes and a teddy bear",
+        "a realistic photo of an airplane and two teddy bears",
+        "a realistic photo of two airplanes and two teddy bears",
+        "a realistic photo of three airplanes and a teddy bear",
+        "a realistic photo of an airplane and three teddy bears",
+        "a realistic photo of three airplanes and two teddy bears",
+        "a realistic photo of two airplanes and three teddy bears",
+        "a realistic photo of three airplanes and three teddy bears",
+        "a realistic photo of an airplane-like teddy bear",
+        "a realistic photo of a teddy bear-like airplane",
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn world_prompts() {
+    assert!(run("three red circles", &["count"]).contains(&"a red circle".to_string()));
+    assert_eq!(
+        run("a red cube and a blue ball", &["binding"]),
+        ["a blue cube and a red ball"]
+    );
+    let b = run("a big red star above a small blue hexagon", &["binding"]);
+    assert_eq!(
+        b,
+        [
+            "a big blue star above a small red hexagon",
+            "a small red star above a big blue hexagon",
+            "a small blue star above a big red hexagon"
+        ]
+    );
+    assert_eq!(
+        run(
+            "a green triangle to the left of a purple circle",
+            &["relation", "swap"]
+        ),
+        [
+            "a green triangle to the right of a purple circle",
+            "a purple circle to the left of a green triangle"
+        ]
+    );
+    assert_eq!(run("A cat on a dog", &["swap"]), ["A dog on a cat"]);
+    let colors = run("a blue square and a yellow star", &["color"]);
+    assert!(colors.contains(&"a red square and a yellow star".to_string()));
+    assert!(colors.iter().all(|c| !c.contains("grey")));
+    assert_eq!(run("a big red star", &["attribute"]), ["a small red star"]);
+    let objects = run("a green triangle", &["object"]);
+    assert!(objects.contains(&"a green hexagon".to_string()));
+    assert!(objects.contains(&"a green circle".to_string()));
+    assert_eq!(run("an orange cat", &["color"])[0], "a red cat");
+}
+
+#[test]
+fn nothing_to_do_and_robustness() {
+    let all: Vec<&str> = RULES.iter().map(|r| r.name()).collect();
+    for text in [
+        "",
+        "   ",
+        "\u{00e9}\u{4e2d}\u{6587} \u{1F600}",
+        "of of of",
+        "a a a a",
+    ] {
+        assert!(run(text, &all).is_empty(), "{text:?}");
+    }
+    let long = "a cat and a dog ".repeat(700);
+    let got = run(&long, &["count", "relation", "drop"]);
+    assert!(!got.is_empty());
+}
+
+#[test]
+fn k_samples_and_threads_do_not_matter() {
+    let lex = Lexicon::default_lexicon();
+    let prompts: Vec<String> = (0..3000)
+        .map(|i| format!("{} red cats and a dog {}", i % 7 + 1, i))
+        .collect();
+    let a = contrast(&prompts, &RULES, Some(5), 3, &lex).unwrap();
+    for (p, s) in prompts.iter().zip(&a) {
+        assert_eq!(s, &contrast_one(p, &RULES, Some(5), 3, &lex));
+        assert_eq!(s.len(), 5);
+    }
+    assert!(Rule::parse_list(&["nope"]).is_err());
+    assert!(Rule::parse_list::<&str>(&[]).is_err());
+}
