@@ -22,7 +22,16 @@ from textnorm._core import (
 from textnorm.normalize import confidence, ensemble, probabilities
 
 # Public names imported on first access: {name: module}.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "TextNormReward": "textnorm.reward",
+    "RawReward": "textnorm.reward",
+    "AestheticScorer": "textnorm.scorers",
+    "BLIP2Scorer": "textnorm.scorers",
+    "CLIPScorer": "textnorm.scorers",
+    "HPSv2Scorer": "textnorm.scorers",
+    "ImageRewardScorer": "textnorm.scorers",
+    "PickScoreScorer": "textnorm.scorers",
+}
 
 
 def __getattr__(name: str) -> Any:

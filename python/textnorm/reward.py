@@ -1,0 +1,279 @@
+"""TextNormReward: the drop-in calibrated reward function, and RawReward, its baseline.
+
+Both follow the convention of DDPO-style trainers, ``reward_fn(images, prompts, metadata) ->
+(rewards, info)``, with one reward per image (never a mean), on the images' device; `as_plain`
+adapts them to the plain ``(images, prompts) -> rewards`` convention.
+
+For each image, TextNormReward scores the prompt list ``[prompt, *contrastive]`` with every
+scorer (one image encoding per scorer, cached text embeddings), then turns the scores into the
+target prompt's confidence with `textnorm.confidence` (one scorer) or `textnorm.ensemble`
+(several). Gradients flow to the images when they require grad.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+import textnorm
+from textnorm._core import LayoutError, ParameterError
+from textnorm.scorers.base import Scorer
+from textnorm.scorers.images import Images
+
+__all__ = ["RawReward", "TextNormReward", "as_plain"]
+
+Contrast = Any  # a ContrastiveSets, a {prompt: [contrastive, ...]} mapping, or a callable
+
+_MODES = ("minmax", "temperature")
+_METHODS = ("mean", "ur", "ur_std")
+_ON_EMPTY = ("raise", "raw")
+
+
+def _check_prompts(prompts: Any) -> list[str]:
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+        raise ParameterError(f"prompts: expected a list of strings, got {type(prompts).__name__}")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise ParameterError(f"prompts[{i}]: expected a string, got {type(prompt).__name__}")
+    return list(prompts)
+
+
+def _batch_size(images: Images) -> int:
+    if isinstance(images, (list, tuple)):
+        return len(images)
+    shape = getattr(images, "shape", None)
+    if shape is None or len(shape) == 0:
+        raise ParameterError(
+            f"images: expected a batch array, tensor or list of PIL images, got {type(images).__name__}"
+        )
+    return int(shape[0])
+
+
+def _out_device(images: Images) -> torch.device:
+    return images.device if isinstance(images, torch.Tensor) else torch.device("cpu")
+
+
+def _hits_misses(scorers: Sequence[Scorer]) -> tuple[int, int]:
+    infos = [s.cache_info() for s in scorers]
+    return sum(i.hits for i in infos), sum(i.misses for i in infos)
+
+
+def _hit_rate(before: tuple[int, int], after: tuple[int, int]) -> float:
+    hits, misses = after[0] - before[0], after[1] - before[1]
+    return hits / (hits + misses) if hits + misses else 1.0
+
+
+def _as_set(found: Any, prompt: str) -> list[str]:
+    """A callable's answer: a list of prompts, or a ContrastiveSets holding `prompt`'s set."""
+    if hasattr(found, "prompt_lists"):
+        lists = found.prompt_lists()
+        match = [lst for lst in lists if lst and lst[0] == prompt]
+        return list((match or lists or [[prompt]])[0][1:])
+    if isinstance(found, str) or not isinstance(found, Sequence):
+        raise ParameterError(
+            f"contrast: the callable returned {type(found).__name__} for {prompt!r}; expected a "
+            "list of strings or a ContrastiveSets"
+        )
+    return list(found)
+
+
+class TextNormReward:
+    """Calibrated reward: the target prompt's confidence among its contrastive prompts.
+
+    Args:
+        scorers: one `Scorer` or a list (an ensemble over their confidences).
+        contrast: contrastive prompts per target prompt: a ContrastiveSets
+            (`textnorm.contrast(...)`, looked up by target prompt), a mapping
+            ``{prompt: [contrastive, ...]}``, or a callable ``prompt -> list[str]`` or
+            ``prompt -> ContrastiveSets`` for unseen prompts (memoised per prompt).
+        scale: inverse temperature (the paper's grid: 0.1, 1, 3, 5, 10).
+        mode: "minmax" (rescale each row to [0, 1] first; the default) or "temperature".
+        method: ensemble over scorers: "mean", "ur" (mean minus ``lam`` times the variance)
+            or "ur_std" (minus ``lam`` times the std).
+        lam: the uncertainty penalty for "ur" / "ur_std".
+        on_empty: a prompt whose contrastive set is empty: "raise" (default), or "raw" to
+            reward that image with the mean raw target score over scorers instead; such rows
+            are flagged in ``info["fallback"]``. Raw scores are not on the confidence scale,
+            so use "raw" only where such prompts are rare.
+
+    Calling it returns ``(rewards, info)``: rewards (B,) float32 on the images' device, and
+    info with per-scorer ``raw`` target scores and ``confidence`` ({scorer id: (B,)}),
+    ``set_size`` (K per image), ``fallback`` (bool per image) and ``cache_hit_rate``.
+    """
+
+    def __init__(
+        self, scorers: Scorer | Sequence[Scorer], contrast: Contrast, *, scale: float = 1.0,
+        mode: str = "minmax", method: str = "mean", lam: float = 0.0, on_empty: str = "raise",
+    ) -> None:
+        self.scorers = [scorers] if isinstance(scorers, Scorer) else list(scorers)
+        if not self.scorers:
+            raise ParameterError("scorers: expected at least one scorer, got none")
+        for i, scorer in enumerate(self.scorers):
+            if not isinstance(scorer, Scorer):
+                raise ParameterError(f"scorers[{i}]: expected a textnorm Scorer, got {type(scorer).__name__}")
+            if scorer.prompt_free:
+                raise ParameterError(
+                    f"scorers[{i}]: {type(scorer).__name__} is prompt-free: TextNorm compares an "
+                    "image's scores across prompts, which a prompt-free model cannot tell apart; "
+                    "use textnorm.RawReward for it"
+                )
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ParameterError(f"scale: expected a positive number, got {scale!r}")
+        for name, value, allowed in (("mode", mode, _MODES), ("method", method, _METHODS), ("on_empty", on_empty, _ON_EMPTY)):
+            if value not in allowed:
+                raise ParameterError(f"{name}: expected one of {allowed}, got {value!r}")
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
+            raise ParameterError(f"lam: expected a number >= 0, got {lam!r}")
+        self.scale, self.mode, self.method, self.lam, self.on_empty = float(scale), mode, method, float(lam), on_empty
+        self._lookup: Callable[[str], Any] | None = None
+        self._sets: dict[str, tuple[str, ...]] = {}
+        if hasattr(contrast, "prompt_lists"):
+            for lst in contrast.prompt_lists():
+                self._sets.setdefault(lst[0], self._clean(lst[0], lst[1:]))
+        elif isinstance(contrast, Mapping):
+            for prompt, others in contrast.items():
+                self._sets[prompt] = self._clean(prompt, others)
+        elif callable(contrast):
+            self._lookup = contrast
+        else:
+            raise ParameterError(
+                "contrast: expected a ContrastiveSets, a dict {prompt: [contrastive, ...]} or a "
+                f"callable prompt -> contrastive prompts, got {type(contrast).__name__}"
+            )
+
+    @property
+    def id(self) -> str:
+        """Stable name of scorers and settings (for score caches)."""
+        models = "+".join(s.id for s in self.scorers)
+        return f"textnorm[{models}|scale={self.scale}|mode={self.mode}|method={self.method}|lam={self.lam}]"
+
+    @staticmethod
+    def _clean(prompt: str, others: Any) -> tuple[str, ...]:
+        """Contrastive prompts without copies of the target and without duplicates."""
+        if isinstance(others, str) or not isinstance(others, Sequence):
+            raise ParameterError(
+                f"contrast[{prompt!r}]: expected a list of strings, got {type(others).__name__}"
+            )
+        for other in others:
+            if not isinstance(other, str):
+                raise ParameterError(f"contrast[{prompt!r}]: expected strings, got {type(other).__name__}")
+        return tuple(dict.fromkeys(o for o in others if o != prompt))
+
+    def contrastive(self, prompt: str) -> tuple[str, ...]:
+        """The contrastive prompts of `prompt` (target excluded), memoised."""
+        found = self._sets.get(prompt)
+        if found is not None:
+            return found
+        if self._lookup is None:
+            raise ParameterError(
+                f"prompts: no contrastive set for {prompt!r} in contrast (it holds "
+                f"{len(self._sets)} prompts); pass a callable to make sets for unseen prompts"
+            )
+        found = self._clean(prompt, _as_set(self._lookup(prompt), prompt))
+        self._sets[prompt] = found
+        return found
+
+    def __call__(
+        self, images: Images, prompts: Sequence[str], metadata: Any = None
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Calibrated rewards of `images` for `prompts` (`metadata` is accepted and ignored)."""
+        prompts = _check_prompts(prompts)
+        if _batch_size(images) != len(prompts):
+            raise LayoutError(
+                f"prompts: expected one prompt per image ({_batch_size(images)}), got {len(prompts)}"
+            )
+        lists = [[p, *self.contrastive(p)] for p in prompts]
+        empty = [len(lst) == 1 for lst in lists]
+        if any(empty) and self.on_empty == "raise":
+            i = empty.index(True)
+            raise ParameterError(
+                f"prompts[{i}]: the contrastive set of {prompts[i]!r} is empty, and TextNorm needs "
+                "at least one contrastive prompt; pass on_empty='raw' to reward such images with "
+                "the raw score instead"
+            )
+        device = _out_device(images)
+        before = _hits_misses(self.scorers)
+        scored = [s.score_sets(images, lists) for s in self.scorers]
+        hit_rate = _hit_rate(before, _hits_misses(self.scorers))
+        values = [v.to(device) for v, _ in scored]
+        offsets = scored[0][1].to(device)
+        opts = {"offsets": offsets, "scale": self.scale, "mode": self.mode}
+        confidences = [textnorm.confidence(v, **opts) for v in values]
+        if len(values) == 1:
+            rewards = confidences[0]
+        else:
+            rewards = textnorm.ensemble(torch.stack(values), method=self.method, lam=self.lam, **opts)
+        raw = [v[offsets[:-1]] for v in values]
+        fallback = torch.tensor(empty, device=device)
+        if any(empty):
+            rewards = torch.where(fallback, torch.stack(raw).mean(0), rewards)
+        info: dict[str, Any] = {
+            "raw": {s.id: r.detach() for s, r in zip(self.scorers, raw, strict=True)},
+            "confidence": {s.id: c.detach() for s, c in zip(self.scorers, confidences, strict=True)},
+            "set_size": torch.diff(offsets) - 1,
+            "fallback": fallback,
+            "cache_hit_rate": hit_rate,
+        }
+        return rewards, info
+
+    def as_plain(self) -> Callable[[Images, Sequence[str]], torch.Tensor]:
+        """This reward as a plain ``(images, prompts) -> rewards`` function."""
+        return as_plain(self)
+
+
+class RawReward:
+    """The uncalibrated baseline: each image's score against its own prompt.
+
+    Args:
+        scorer: any `Scorer` (prompt-free ones such as AestheticScorer included).
+
+    Calling it returns ``(rewards, info)`` like `TextNormReward`: rewards (B,) float32 on the
+    images' device, info with ``raw`` ({scorer id: (B,)}) and ``cache_hit_rate``.
+    """
+
+    def __init__(self, scorer: Scorer) -> None:
+        if not isinstance(scorer, Scorer):
+            raise ParameterError(f"scorer: expected a textnorm Scorer, got {type(scorer).__name__}")
+        self.scorer = scorer
+
+    @property
+    def id(self) -> str:
+        """Stable name of the scorer (for score caches)."""
+        return f"raw[{self.scorer.id}]"
+
+    def __call__(
+        self, images: Images, prompts: Sequence[str], metadata: Any = None
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Raw rewards of `images` for `prompts` (`metadata` is accepted and ignored)."""
+        prompts = _check_prompts(prompts)
+        if _batch_size(images) != len(prompts):
+            raise LayoutError(
+                f"prompts: expected one prompt per image ({_batch_size(images)}), got {len(prompts)}"
+            )
+        before = _hits_misses([self.scorer])
+        rewards = self.scorer.score_pairs(images, prompts).to(_out_device(images))
+        info = {
+            "raw": {self.scorer.id: rewards.detach()},
+            "cache_hit_rate": _hit_rate(before, _hits_misses([self.scorer])),
+        }
+        return rewards, info
+
+    def as_plain(self) -> Callable[[Images, Sequence[str]], torch.Tensor]:
+        """This reward as a plain ``(images, prompts) -> rewards`` function."""
+        return as_plain(self)
+
+
+def as_plain(
+    reward_fn: Callable[..., tuple[torch.Tensor, Any]],
+) -> Callable[[Images, Sequence[str]], torch.Tensor]:
+    """Adapt ``(images, prompts, metadata) -> (rewards, info)`` to ``(images, prompts) -> rewards``."""
+
+    def plain(images: Images, prompts: Sequence[str]) -> torch.Tensor:
+        rewards, _ = reward_fn(images, prompts, None)
+        return rewards
+
+    plain.__name__ = f"plain_{type(reward_fn).__name__}"
+    plain.__doc__ = f"{type(reward_fn).__name__} returning only the rewards."
+    return plain
