@@ -1,6 +1,7 @@
 //! PyO3 bindings: extract, validate, release the GIL, call the core, return.
 //! Only compiled with the `python` feature.
 
+mod contrast;
 mod errors;
 mod norm;
 
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     errors::register(m)?;
+    contrast::register(m)?;
     norm::register(m)?;
     Ok(())
 }
