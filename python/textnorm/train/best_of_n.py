@@ -1,0 +1,91 @@
+"""Best-of-n: sample n images per prompt, score them all, keep the best.
+
+Usable alone (inference-time alignment) and as data for SFT. Writes, into the run folder:
+``best/{i}.png`` (the best image of prompt i), ``all/{i}-{j}.png`` (every sample, optional),
+``grids/{i}.png`` (the n samples of a prompt, best first), ``best_grid.png`` and
+``metadata.jsonl`` (one line per sample: prompt, indices, noise key, reward, rank, best flag).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textnorm.train._common import TAG_SFT, TrainContext, call_reward, generate
+from textnorm.train.logs import image_grid, save_png
+from textnorm.train.sampling import derive_seed
+
+
+def best_indices(rewards: np.ndarray, groups: np.ndarray) -> dict[int, int]:
+    """Index of the highest reward per group (first one on ties)."""
+    best: dict[int, int] = {}
+    for i, (r, g) in enumerate(zip(np.asarray(rewards, dtype=np.float64), np.asarray(groups))):
+        if int(g) not in best or r > rewards[best[int(g)]]:
+            best[int(g)] = i
+    return best
+
+
+def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
+                  metadata: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Sample ``best_of_n.n`` images per prompt (default: the training prompts) with the current model.
+
+    Returns the per-sample records (also written to ``metadata.jsonl`` by the main process).
+    """
+    cfg = ctx.cfg.best_of_n
+    prompts = list(ctx.prompts.train if prompts is None else prompts)
+    metadata = list(ctx.prompts.train_meta if metadata is None else metadata or [{} for _ in prompts])
+    items = [(p, j) for p in range(len(prompts)) for j in range(cfg.n)]
+    mine = items[ctx.rank::ctx.world]
+    out = Path(ctx.cfg.run.output_dir)
+    images_all, rewards_all, owners, infos = [], [], [], []
+    with ctx.sampling_weights() as net, torch.no_grad():
+        for lo in range(0, len(mine), cfg.sample_batch_size):
+            chunk = mine[lo:lo + cfg.sample_batch_size]
+            batch_prompts = [prompts[p] for p, _ in chunk]
+            keys = [derive_seed(ctx.cfg.seed, TAG_SFT, p, j) for p, j in chunk]
+            traj, _ = generate(ctx, net, batch_prompts, keys)
+            images = ctx.model.decode(traj.final)
+            r, info = call_reward(ctx.reward_fn, images, batch_prompts, [metadata[p] for p, _ in chunk])
+            images_all.append(images.cpu())
+            rewards_all.append(r.detach())
+            owners.extend(p * cfg.n + j for p, j in chunk)
+            infos.append(info)
+    imgs = ctx.accelerator.gather(torch.cat(images_all).to(ctx.model.device)).cpu()
+    rew = ctx.accelerator.gather(torch.cat(rewards_all)).cpu().double().numpy()
+    own = ctx.accelerator.gather(torch.tensor(owners, device=ctx.model.device)).cpu().numpy()
+    order = np.argsort(own, kind="stable")
+    imgs, rew, own = imgs[torch.as_tensor(order)], rew[order], own[order]
+    groups = own // cfg.n
+    best = best_indices(rew, groups)
+    records: list[dict[str, Any]] = []
+    for i, (o, r) in enumerate(zip(own.tolist(), rew.tolist())):
+        p, j = divmod(int(o), cfg.n)
+        rank = int((rew[groups == p] > r).sum())
+        records.append({"prompt": prompts[p], "prompt_index": p, "sample": j,
+                        "noise_key": derive_seed(ctx.cfg.seed, TAG_SFT, p, j), "reward": float(r),
+                        "rank": rank, "best": best[p] == i, "metadata": metadata[p]})
+    if ctx.accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "metadata.jsonl").open("w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, default=str) + "\n")
+        for p in range(len(prompts)):
+            idx = np.flatnonzero(groups == p)
+            idx = idx[np.argsort(-rew[idx], kind="stable")]
+            save_png(image_grid(imgs[torch.as_tensor(idx)], columns=len(idx)), out / "grids" / f"{p:05d}.png")
+            save_png(image_grid(imgs[best[p]:best[p] + 1]), out / "best" / f"{p:05d}.png")
+            if cfg.save_all_images:
+                for i in idx:
+                    save_png(image_grid(imgs[i:i + 1]), out / "all" / f"{p:05d}-{int(own[i]) % cfg.n:03d}.png")
+        save_png(image_grid(imgs[torch.as_tensor([best[p] for p in range(len(prompts))])]), out / "best_grid.png")
+        means = {"best_of_n/reward_mean": float(rew.mean()),
+                 "best_of_n/best_reward_mean": float(np.mean([rew[best[p]] for p in range(len(prompts))]))}
+        for info in infos:
+            for k, v in info.items():
+                means[f"best_of_n/{k}"] = means.get(f"best_of_n/{k}", 0.0) + v / len(infos)
+        ctx.logger.log(0, means)
+    return records

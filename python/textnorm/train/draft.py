@@ -1,0 +1,66 @@
+"""DRaFT-K (Clark et al., 2023) / AlignProp: backpropagate a differentiable reward through the
+last K sampling steps.
+
+The first T - K DDIM steps run without a graph; the last K keep it, the latents are decoded
+differentiably and the loss is ``-mean(reward)``. The reward callable must return rewards that
+carry gradient (a TextNorm reward over differentiable scorers does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from textnorm._core import NonFiniteError, ParameterError
+from textnorm.train._common import TAG_NOISE, TAG_PROMPTS, TrainContext, call_reward, generate
+from textnorm.train.sampling import derive_seed
+
+
+def draft_loss(rewards: torch.Tensor) -> torch.Tensor:
+    """The DRaFT objective: maximise the mean reward."""
+    return -rewards.mean()
+
+
+class DraftTrainer:
+    """One :meth:`step` = sample a batch with a graph through the last K steps, one update."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        self.ctx = ctx
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def step(self, step: int) -> dict[str, float]:
+        ctx, cfg = self.ctx, self.ctx.cfg.draft
+        seed, train = ctx.cfg.seed, ctx.prompts.train
+        total = cfg.batch_size * ctx.world
+        choice = np.random.default_rng(derive_seed(seed, TAG_PROMPTS, step)).integers(len(train), size=total)
+        gidx = list(range(ctx.rank * cfg.batch_size, (ctx.rank + 1) * cfg.batch_size))
+        prompts = [train[choice[g]] for g in gidx]
+        meta = [ctx.prompts.train_meta[choice[g]] for g in gidx]
+        keys = [derive_seed(seed, TAG_NOISE, step, g) for g in gidx]
+        traj, _ = generate(ctx, ctx.net, prompts, keys, eta=cfg.eta, grad_steps=cfg.k)
+        with ctx.accelerator.autocast():
+            images = ctx.model.decode(traj.final)
+            rewards, info = call_reward(ctx.reward_fn, images, prompts, meta)
+        if not rewards.requires_grad:
+            raise ParameterError("reward: draft mode needs a differentiable reward, received rewards "
+                                 "without gradient (use ddpo, sft or best-of-n for this reward)")
+        loss = draft_loss(rewards)
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"loss: expected a finite DRaFT loss, received {loss.item()}")
+        ctx.accelerator.backward(loss)
+        grad_norm = ctx.optimizer_step()
+        all_r = ctx.accelerator.gather(rewards.detach())
+        if ctx.cfg.run.image_every and step % ctx.cfg.run.image_every == 0:
+            ctx.logger.images(step, images.detach(), tag="train")
+        return {"loss": loss.item(), "reward_mean": float(all_r.mean()), "reward_std": float(all_r.std()),
+                "grad_norm": grad_norm, "lr": float(ctx.optimizer.param_groups[0]["lr"]), **info}
