@@ -199,8 +199,13 @@ def test_cache_computes_once_and_reloads_exactly(tmp_path: Path) -> None:
     # another scorer id, or changed data, is a miss
     ScoreCache(tmp_path / "cache").get_or_compute(CountingScorer("toy-v2"), bench, progress=False)
     assert len(json.loads((tmp_path / "cache" / "index.json").read_text())["entries"]) == 2
-    (tmp_path / "p0_0.png").write_bytes((tmp_path / "p0_0.png").read_bytes() + b"\0")
-    assert cache.get("toy-v1", bench) is None
+    changed = from_records("tiny", "cat", {p: (["other"], list(d.images), d.labels.tolist())
+                                            for p, d in bench.data.items()}, images_dir=tmp_path)
+    assert cache.get("toy-v1", changed) is None
+    assert cache.get("toy-v1", bench, bench.prompts[:2]) is None
+    assert cache.alias("toy") is None
+    cache.set_alias("toy", "toy-v1")
+    assert cache.alias("toy") == "toy-v1" and cache.get("toy-v1", bench) is not None
     # the per-prompt views agree with a direct computation
     direct = compute_raw_scores(scorer, bench, progress=False)
     np.testing.assert_array_equal(direct.raw("prompt 1"), direct.values[direct.offsets[5:10]])

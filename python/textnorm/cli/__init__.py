@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Sequence
 
 # Subcommand modules, in the order `textnorm --help` lists them.
-SUBCOMMANDS: list[str] = ["demo"]
+SUBCOMMANDS: list[str] = ["demo", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

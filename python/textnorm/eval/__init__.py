@@ -12,6 +12,7 @@ from textnorm.eval.benchmark import Benchmark, PromptData, label_mean, majority_
 from textnorm.eval.bootstrap import Interval, bootstrap_ci, bootstrap_diff
 from textnorm.eval.cache import RawScores, ScoreCache, compute_raw_scores, scorer_id
 from textnorm.eval.calibrate import System, cross_validate, default_systems, kfold, reliability
+from textnorm.eval.evaluate import evaluate_category
 from textnorm.eval.jsonl import load_jsonl
 from textnorm.eval.metrics import (
     ap_at_k,
@@ -24,7 +25,8 @@ from textnorm.eval.metrics import (
     prompt_metrics,
     spearman,
 )
-from textnorm.eval.tia2 import CATEGORIES, load_tia2, load_tia2_prompt_sets, load_tia2_scores
+from textnorm.eval.report import write_report
+from textnorm.eval.tia2 import CATEGORIES, authors_reference, load_tia2, load_tia2_prompt_sets, load_tia2_scores
 
 __all__ = [
     "CATEGORIES",
@@ -35,6 +37,7 @@ __all__ = [
     "ScoreCache",
     "System",
     "ap_at_k",
+    "authors_reference",
     "auprc",
     "auroc",
     "bootstrap_ci",
@@ -43,6 +46,7 @@ __all__ = [
     "compute_raw_scores",
     "cross_validate",
     "default_systems",
+    "evaluate_category",
     "kendall",
     "kfold",
     "label_mean",
@@ -57,4 +61,5 @@ __all__ = [
     "reliability",
     "scorer_id",
     "spearman",
+    "write_report",
 ]

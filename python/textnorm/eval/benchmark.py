@@ -173,9 +173,10 @@ class Benchmark:
                 f"are missing under {self.images_dir} (first: {missing[0].name})"
             )
 
-    def fingerprint(self, *, with_files: bool = True) -> str:
+    def fingerprint(self, *, with_files: bool = False) -> str:
         """SHA-256 of prompts, contrastive sets and image names (and, with ``with_files``, each
-        image's size in bytes): the data half of the score-cache key."""
+        image's size in bytes). The score cache keys on names only, so cached scores stay usable
+        without the images; recompute (``--refresh-cache``) after replacing images in place."""
         h = hashlib.sha256()
         for p, d in self.data.items():
             item: list[object] = [p, self.prompt_list(p), list(d.images)]

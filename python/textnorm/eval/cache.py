@@ -7,8 +7,9 @@ model. Layout of a cache folder::
     <key16>.npz       values (float64), offsets (int64, n_images + 1), image_offsets (n_prompts + 1),
                       prompts (str)
 
-``key`` = SHA-256 of the scorer id and the benchmark fingerprint (prompts, contrastive sets, image
-names and file sizes). Requirement on scorers: a string attribute ``id`` (else ``name``) that
+``key`` = SHA-256 of the scorer id, benchmark name, category and the benchmark fingerprint
+(prompts, contrastive sets, image names; not the pixels, so cached scores serve without the
+images; recompute after replacing images under the same names). Requirement on scorers: a string attribute ``id`` (else ``name``) that
 changes whenever the weights or the preprocessing change; a scorer without one cannot be cached.
 Files are written to a temporary name and renamed, so an interrupted run leaves no broken entry.
 """
@@ -212,11 +213,27 @@ class ScoreCache:
             "data": bench.subset(raw.prompts).fingerprint(), "n_prompts": len(raw.prompts),
             "n_images": int(raw.image_offsets[-1]),
         }
+        self._write_index(index)
+        return file
+
+    def alias(self, spec: str) -> str | None:
+        """The scorer id recorded for a command-line scorer spec, so a cached run need not load
+        the model to learn its id."""
+        value = self._index().get("aliases", {}).get(spec)
+        return str(value) if value is not None else None
+
+    def set_alias(self, spec: str, sid: str) -> None:
+        """Record ``spec -> sid`` (see :meth:`alias`)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        index = self._index()
+        index.setdefault("aliases", {})[spec] = sid
+        self._write_index(index)
+
+    def _write_index(self, index: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(index, fh, indent=1)
         os.replace(tmp, self._index_path())
-        return file
 
     def get_or_compute(self, scorer: SetScorer, bench: Benchmark, **kwargs: Any) -> RawScores:
         """Cached scores of ``scorer`` on ``bench``, computing and storing them when absent.

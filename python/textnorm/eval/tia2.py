@@ -22,7 +22,7 @@ from typing import Any
 from textnorm._core import LayoutError, ParameterError
 from textnorm.eval.benchmark import Benchmark, from_records
 
-__all__ = ["CATEGORIES", "load_tia2", "load_tia2_prompt_sets", "load_tia2_scores"]
+__all__ = ["CATEGORIES", "authors_reference", "load_tia2", "load_tia2_prompt_sets", "load_tia2_scores"]
 
 CATEGORIES: tuple[str, ...] = ("counting", "composition", "comprehensive")
 
@@ -118,3 +118,20 @@ def load_tia2_scores(root: str | os.PathLike[str], category: str) -> dict[str, d
     {prompt: {"human": float, model: {metric: value}}}."""
     data = _read(Path(root) / "alignment_scores" / f"alignment_scores_{_category(category)}.json", "alignment score")
     return dict(data)
+
+
+def authors_reference(root: str | os.PathLike[str], category: str) -> dict[str, Any] | None:
+    """Macro means of the authors' released per-prompt metrics, per model (their scores, their
+    per-prompt TextNorm settings); None when the file is absent."""
+    path = Path(root) / "alignment_scores" / f"alignment_scores_{_category(category)}.json"
+    if not path.is_file():
+        return None
+    from textnorm.eval.metrics import METRICS, macro_average
+
+    rows = load_tia2_scores(root, category)
+    models = [m for m, v in next(iter(rows.values())).items() if isinstance(v, dict)]
+    return {
+        "metrics": list(METRICS),
+        "models": {m: macro_average({p: {k: r[m][k] for k in METRICS} for p, r in rows.items()}) for m in models},
+        "n_prompts": len(rows),
+    }

@@ -1,0 +1,174 @@
+"""``textnorm eval``: how well do rewards, raw and with TextNorm, agree with human labels?
+
+Scores every image once per scorer into a score cache, then cross-validates scale, lambda and
+the ensemble method over prompts and writes a Markdown + JSON report with PNG plots.
+
+Scorer specs (comma-separated): ``clip``, ``pickscore``, ``blip2``, ``imagereward``, ``hpsv2``,
+each optionally ``=SOURCE`` (hub id, local folder or checkpoint), or ``package.module:factory``
+(optionally ``=ARG``) for any object with ``score_sets`` and a string ``id``; ``LABEL@SPEC``
+names it in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+_BUILTIN = ("clip", "pickscore", "blip2", "imagereward", "hpsv2")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "eval", help="agreement of rewards (raw, TextNorm, ensembles) with human labels",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--benchmark", choices=("tia2", "jsonl", "world"), default="tia2")
+    p.add_argument("--root", type=Path, help="tia2: folder of the JSON files; jsonl: the .jsonl file")
+    p.add_argument("--images", type=Path, help="folder of the images (tia2: flat or one folder per category)")
+    p.add_argument("--categories", default=None, help="comma-separated categories (default: all)")
+    p.add_argument("--scorers", required=True, help="comma-separated scorer specs (see above)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the report")
+    p.add_argument("--cache", type=Path, default=None, help="score-cache folder (default: OUT/cache)")
+    p.add_argument("--refresh-cache", action="store_true", help="recompute scores even when cached")
+    p.add_argument("--folds", type=int, default=5, help="k of the k-fold over prompts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--select", default="auroc", help="metric maximised on the training folds")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--scales", type=_floats, default=[0.1, 1.0, 3.0, 5.0, 10.0])
+    p.add_argument("--lambdas", type=_floats, default=[0.05, 0.1, 0.5, 1.0])
+    p.add_argument("--mode", choices=("minmax", "temperature"), default="minmax")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--world-prompts", type=int, default=40, help="world: prompts per category")
+    p.add_argument("--world-images", type=int, default=16, help="world: images per prompt")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run)
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """'label@spec' -> (label, spec); the default label is the spec's name part."""
+    if "@" in spec.split("=", 1)[0]:
+        label, spec = spec.split("@", 1)
+        return label, spec
+    name = spec.split("=", 1)[0]
+    return name.rsplit(":", 1)[-1] if ":" in name else name, spec
+
+
+def build_scorer(spec: str, *, device: str) -> Any:
+    """A scorer from a spec: a built-in name (``=SOURCE`` optional) or ``module:factory[=ARG]``."""
+    from textnorm._core import ParameterError
+
+    name, _, arg = spec.partition("=")
+    if ":" in name and name.split(":", 1)[0] not in _BUILTIN:
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ParameterError(f"--scorers: cannot import {name!r} ({exc})") from exc
+        return factory(arg) if arg else factory()
+    if name not in _BUILTIN:
+        raise ParameterError(f"--scorers: expected one of {', '.join(_BUILTIN)} or module:factory, got {name!r}")
+    from textnorm import scorers
+
+    kwargs: dict[str, Any] = {"device": device}
+    if name == "clip":
+        return scorers.CLIPScorer.from_pretrained(arg or "openai/clip-vit-large-patch14", **kwargs)
+    if name == "pickscore":
+        return scorers.PickScoreScorer.from_pretrained(*([arg] if arg else []), **kwargs)
+    if name == "blip2":
+        return scorers.BLIP2Scorer.from_pretrained(*([arg] if arg else []), **kwargs)
+    if name == "imagereward":
+        return scorers.ImageRewardScorer.from_pretrained(*([arg] if arg else []), **kwargs)
+    return scorers.HPSv2Scorer.from_pretrained(arg or None, **kwargs)
+
+
+def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({category: Benchmark}, {category: loader of images or None})."""
+    from textnorm._core import ParameterError
+
+    cats = [c for c in (args.categories or "").split(",") if c] or None
+    if args.benchmark == "tia2":
+        from textnorm.eval.tia2 import CATEGORIES, load_tia2
+
+        if args.root is None:
+            raise ParameterError("--root: expected the folder of the TIA2 JSON files, got none")
+        return {c: load_tia2(args.root, c, args.images, require_images=False) for c in cats or CATEGORIES}, {}
+    if args.benchmark == "jsonl":
+        from textnorm.eval.jsonl import load_jsonl
+
+        if args.root is None:
+            raise ParameterError("--root: expected the .jsonl label file, got none")
+        benches = load_jsonl(args.root, images_dir=args.images)
+        return {c: b for c, b in benches.items() if cats is None or c in cats}, {}
+    from textnorm.eval.world import load_world
+
+    return load_world(cats, n_prompts=args.world_prompts, n_images=args.world_images, seed=args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    from textnorm._core import ParameterError
+    from textnorm.eval.cache import ScoreCache, scorer_id
+    from textnorm.eval.calibrate import default_systems
+    from textnorm.eval.evaluate import evaluate_category
+    from textnorm.eval.report import write_report
+
+    benches, loaders = _load_benches(args)
+    if not benches:
+        raise ParameterError(f"--categories: none of {args.categories!r} is in the benchmark")
+    specs = [_split_spec(s.strip()) for s in args.scorers.split(",") if s.strip()]
+    labels = [label for label, _ in specs]
+    if not specs or len(set(labels)) != len(labels):
+        raise ParameterError(f"--scorers: expected distinct scorer labels, got {labels}")
+    cache = ScoreCache(args.cache or args.out / "cache")
+    built: dict[str, Any] = {}
+    raws: dict[str, dict[str, Any]] = {c: {} for c in benches}
+    for label, spec in specs:
+        sid = None if args.refresh_cache else cache.alias(spec)
+        for cat, bench in benches.items():
+            hit = cache.get(sid, bench) if sid is not None else None
+            if hit is None:
+                if spec not in built:
+                    built[spec] = build_scorer(spec, device=args.device)
+                    sid = scorer_id(built[spec])
+                    cache.set_alias(spec, sid)
+                if loaders.get(cat) is None:
+                    bench.subset(bench.scored_prompts).check_images()
+                hit = cache.get(sid, bench) if not args.refresh_cache else None
+                if hit is None:
+                    from textnorm.eval.cache import compute_raw_scores
+
+                    hit = compute_raw_scores(built[spec], bench, batch_size=args.batch_size,
+                                             load_images=loaders.get(cat), progress=not args.no_progress)
+                    cache.put(sid, bench, hit)
+            raws[cat][label] = hit
+    systems = default_systems(labels, scales=args.scales, lambdas=args.lambdas, mode=args.mode)
+    results: dict[str, Any] = {
+        "benchmark": next(iter(benches.values())).name,
+        "settings": {"scorers": [f"{lab}={spec}" if lab != spec else spec for lab, spec in specs],
+                     "scorer_ids": {lab: cache.alias(spec) for lab, spec in specs}, "folds": args.folds,
+                     "seed": args.seed, "select": args.select, "n_boot": args.bootstrap, "level": 0.95,
+                     "scales": args.scales, "lambdas": args.lambdas, "mode": args.mode},
+        "categories": {},
+    }
+    for cat, bench in benches.items():
+        res = evaluate_category(bench, raws[cat], systems, k=args.folds, seed=args.seed,
+                                select=args.select, n_boot=args.bootstrap)
+        if args.benchmark == "tia2":
+            from textnorm.eval.tia2 import authors_reference
+
+            res["reference"] = authors_reference(args.root, cat)
+        results["categories"][cat] = res
+    paths = write_report(results, args.out, plots=not args.no_plots)
+    print(f"wrote {paths['report.md']}", file=sys.stderr)
+    return 0

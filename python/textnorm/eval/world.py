@@ -1,0 +1,58 @@
+"""The synthetic world (``textnorm.world``) as a benchmark: procedural prompts, rendered images
+and the exact judge's verdict as the label (one rater, so the majority label is the verdict and
+the mean-label target equals it).
+
+This module only adapts ``textnorm.world.make_benchmark``; it imports the world lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from textnorm._core import ParameterError
+from textnorm.eval.benchmark import Benchmark, PromptData
+
+__all__ = ["load_world"]
+
+
+def _field(obj: Any, name: str, index: int) -> Any:
+    if isinstance(obj, dict):
+        return obj[name]
+    if isinstance(obj, (tuple, list)):
+        return obj[index]
+    return getattr(obj, name)
+
+
+def load_world(
+    categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int
+) -> tuple[dict[str, Benchmark], dict[str, Callable[[Benchmark, str], Sequence[Any]]]]:
+    """World benchmarks per category and the in-memory image loaders for the score cache."""
+    try:
+        from textnorm import world
+    except ImportError as exc:  # pragma: no cover - the world ships with the package
+        raise ParameterError(f"--benchmark: the synthetic world is unavailable ({exc})") from exc
+    make = getattr(world, "make_benchmark", None)
+    if make is None:
+        raise ParameterError("--benchmark: 'world' needs textnorm.world.make_benchmark, which this build lacks")
+    cats = list(categories) if categories else list(getattr(world, "BENCHMARK_CATEGORIES", ("counting",)))
+    benches: dict[str, Benchmark] = {}
+    loaders: dict[str, Callable[[Benchmark, str], Sequence[Any]]] = {}
+    for cat in cats:
+        made = make(cat, n_prompts, n_images, seed)
+        prompts = list(_field(made, "prompts", 0))
+        images = _field(made, "images", 1)
+        labels = np.asarray(_field(made, "labels", 2)).astype(np.int64).reshape(len(prompts), -1)
+        contrast = made.get("contrast") if isinstance(made, dict) else getattr(made, "contrast", None)
+        data: dict[str, PromptData] = {}
+        store: dict[str, Any] = {}
+        for i, p in enumerate(prompts):
+            names = tuple(f"world-{cat}-{seed}-{i}-{j}" for j in range(labels.shape[1]))
+            con = tuple(contrast[i]) if contrast is not None else ()
+            data[p] = PromptData(p, con, names, labels[i][:, None])
+            store[p] = images[i]
+        benches[cat] = Benchmark("world", f"{cat}-n{n_prompts}x{n_images}-seed{seed}", data)
+        loaders[cat] = lambda b, p, _s=store: list(_s[p])
+    return benches, loaders

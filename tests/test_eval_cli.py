@@ -1,0 +1,154 @@
+"""End to end: `textnorm eval` on images made here, with tiny random-weight CLIP scorers, through
+the score cache (the second run must not build or call any model)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textnorm import ParameterError
+from textnorm.cli import main
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+
+TINY_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+class Counted:
+    """Wraps a scorer and counts score_sets calls (the cache must spare the second run)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.id = inner.id  # type: ignore[attr-defined]
+
+    def score_sets(self, images, prompt_lists):  # type: ignore[no-untyped-def]
+        FACTORY.calls += 1  # type: ignore[attr-defined]
+        return self.inner.score_sets(images, prompt_lists)  # type: ignore[attr-defined]
+
+
+def _make(arg: str = "0") -> Counted:
+    from textnorm.scorers import CLIPScorer
+
+    FACTORY.builds += 1  # type: ignore[attr-defined]
+    return Counted(CLIPScorer.from_open_clip_config(TINY_CLIP, seed=int(arg)))
+
+
+FACTORY = types.ModuleType("tiny_eval_scorers")
+FACTORY.make = _make  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def factory(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    FACTORY.builds = 0  # type: ignore[attr-defined]
+    FACTORY.calls = 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tiny_eval_scorers", FACTORY)
+    return FACTORY
+
+
+def _jsonl_dataset(root: Path) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for p in range(6):
+        prompt = f"a photo of {p + 2} red cubes"
+        contrast = [f"a photo of {p + 1} red cubes", f"a photo of {p + 3} red cubes"]
+        for i in range(6):
+            name = f"img_{p}_{i}.png"
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / name)
+            labels = [int(i % 2 == 0), int(i % 3 == 0), int(i < 3)]
+            lines.append({"prompt": prompt, "image": name, "labels": labels, "contrast": contrast,
+                          "category": "counting" if p < 4 else "other"})
+    path = root / "labels.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_eval_jsonl_end_to_end_through_the_cache(tmp_path: Path, factory: types.ModuleType) -> None:
+    data = _jsonl_dataset(tmp_path)
+    out = tmp_path / "report"
+    argv = ["eval", "--benchmark", "jsonl", "--root", str(data), "--categories", "counting",
+            "--scorers", "a@tiny_eval_scorers:make=0,b@tiny_eval_scorers:make=1", "--out", str(out),
+            "--folds", "2", "--bootstrap", "50", "--no-progress"]
+    assert main(argv) == 0
+    assert factory.builds == 2 and factory.calls > 0
+    report = json.loads((out / "report.json").read_text())
+    systems = report["categories"]["counting"]["systems"]
+    assert list(systems) == ["a", "b", "a+textnorm", "b+textnorm", "textnorm-ensemble"]
+    assert 0.0 <= systems["a"]["metrics"]["auroc"]["mean"] <= 1.0
+    assert systems["textnorm-ensemble"]["usual_setting"]["method"] in ("mean", "ur")
+    assert "reliability" in systems["a+textnorm"] and "reliability" not in systems["a"]
+    md = (out / "report.md").read_text()
+    assert "| a+textnorm |" in md and "cross-validation" in md
+    assert (out / "counting_auroc.png").stat().st_size > 1000
+    assert (out / "counting_reliability.png").is_file()
+    assert set(json.loads((out / "per_prompt.json").read_text())["counting"]["a"]) == {
+        f"a photo of {p + 2} red cubes" for p in range(4)}
+
+    calls, builds = factory.calls, factory.builds
+    for img in tmp_path.glob("img_*.png"):  # cached scores need neither images nor models
+        img.unlink()
+    assert main([*argv, "--scales", "1,10", "--out", str(tmp_path / "again"), "--cache", str(out / "cache")]) == 0
+    assert (factory.calls, factory.builds) == (calls, builds)
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert again["categories"]["counting"]["systems"]["a"]["metrics"] == systems["a"]["metrics"]
+
+    with pytest.raises(ParameterError, match="images of jsonl/counting are missing"):
+        main([*argv, "--refresh-cache", "--out", str(tmp_path / "third")])
+
+
+def test_eval_tia2_counting_with_made_up_images(tia2_root: Path, tmp_path: Path, factory: types.ModuleType) -> None:
+    from PIL import Image
+
+    from textnorm.eval.tia2 import load_tia2
+
+    bench = load_tia2(tia2_root, "counting")
+    prompts = bench.scored_prompts[:4]
+    (tmp_path / "img" / "counting").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for p in prompts:
+        for path in bench.images(p):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "img" / "counting" / path.name)
+    argv = ["eval", "--root", str(tia2_root), "--images", str(tmp_path / "img"), "--categories", "counting",
+            "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path / "out"), "--folds", "2",
+            "--bootstrap", "20", "--no-plots", "--no-progress"]
+    with pytest.raises(ParameterError, match=rf"{50 * (len(bench.scored_prompts) - 4)} of .* images of tia2/counting are missing under"):
+        main(argv)
+    for p in bench.scored_prompts[4:]:
+        for path in bench.images(p):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "img" / "counting" / path.name)
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    cat = report["categories"]["counting"]
+    assert cat["n_prompts"] == len(bench.scored_prompts) and cat["n_images"] == 50 * cat["n_prompts"]
+    assert cat["reference"]["models"]["pickscore"]["auroc"] > 0.5  # the authors' released numbers
+    assert "Released per-prompt metrics of the authors" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_eval_cli_argument_errors(tmp_path: Path, factory: types.ModuleType) -> None:
+    with pytest.raises(ParameterError, match="--root"):
+        main(["eval", "--scorers", "clip", "--out", str(tmp_path)])
+    with pytest.raises(ParameterError, match="--scorers"):
+        main(["eval", "--benchmark", "jsonl", "--root", str(_jsonl_dataset(tmp_path)), "--scorers", "nonesuch",
+              "--out", str(tmp_path)])
+    with pytest.raises(ParameterError, match="distinct"):
+        main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"),
+              "--scorers", "x@tiny_eval_scorers:make,x@tiny_eval_scorers:make", "--out", str(tmp_path)])
+    with pytest.raises(ParameterError, match="cannot import"):
+        main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"),
+              "--scorers", "no_such_module_xyz:make", "--out", str(tmp_path)])
+    with pytest.raises(ParameterError, match="--categories"):
+        main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"), "--categories", "zzz",
+              "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["eval", "--scorers", "clip", "--out", str(tmp_path), "--scales", "a,b"])
