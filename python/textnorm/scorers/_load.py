@@ -46,8 +46,11 @@ def require_local(model: str, path: str) -> Path:
 
 
 @contextmanager
-def loading(model: str, source: str) -> Iterator[None]:
-    """Turn any failure while loading `source` into ModelLoadError naming model and source."""
+def loading(model: str, source: str, *, local: bool | None = None) -> Iterator[None]:
+    """Turn any failure while loading `source` into ModelLoadError naming model and source.
+
+    `local` says whether `source` is a local path (None: guess from its form).
+    """
     try:
         yield
     except ModelLoadError:
@@ -55,8 +58,9 @@ def loading(model: str, source: str) -> Iterator[None]:
     except ImportError as exc:
         raise ModelLoadError(f"{model}: a package needed to load {source!r} is missing: {exc}") from exc
     except Exception as exc:  # the libraries raise OSError, ValueError, HTTP and hub errors
-        where = "local path" if looks_like_path(source) else "hub id"
-        hint = "" if looks_like_path(source) else _offline_hint()
+        local = looks_like_path(source) if local is None else local
+        where = "local path" if local else "hub id"
+        hint = "" if local else _offline_hint()
         raise ModelLoadError(
             f"{model}: could not load {where} {source!r}{hint}: {type(exc).__name__}: {exc}"
         ) from exc
@@ -66,7 +70,7 @@ def hub_file(model: str, repo_or_path: str, filename: str | None = None) -> Path
     """A weights file: `repo_or_path` itself when local, else `filename` from that hub repo."""
     if looks_like_path(repo_or_path) or filename is None:
         return require_local(model, repo_or_path)
-    with loading(model, f"{repo_or_path}/{filename}"):
+    with loading(model, f"{repo_or_path}/{filename}", local=False):
         from huggingface_hub import hf_hub_download
 
         return Path(hf_hub_download(repo_or_path, filename))
