@@ -19,6 +19,7 @@ from textnorm._core import (
     TextnormError,
     __version__,
 )
+from textnorm.contrast import ContrastiveSets, Lexicon, contrast
 from textnorm.normalize import confidence, ensemble, probabilities
 
 # Public names imported on first access: {name: module}.
@@ -49,12 +50,15 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BUILD_PROFILE",
+    "ContrastiveSets",
     "LayoutError",
+    "Lexicon",
     "NonFiniteError",
     "ParameterError",
     "TextnormError",
     "__version__",
     "confidence",
+    "contrast",
     "ensemble",
     "probabilities",
 ]
