@@ -1,0 +1,266 @@
+"""TextNormReward and RawReward on tiny random scorers: equal to textnorm.confidence /
+ensemble applied to the scorers' own score output and to a float64 reference, cache on/off
+identical, gradients to the images, contrast inputs, fallbacks and every error message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+pytest.importorskip("transformers")
+
+import textnorm  # noqa: E402
+from textnorm import LayoutError, ParameterError, RawReward, TextNormReward  # noqa: E402
+from textnorm.reward import as_plain  # noqa: E402
+from textnorm.scorers import AestheticScorer, _tiny  # noqa: E402
+from textnorm.scorers.aesthetic import aesthetic_head  # noqa: E402
+
+torch.set_num_threads(1)
+
+SETS = {
+    "three dogs on a red mat": ["two dogs on a red mat", "four dogs on a red mat", "three cats on a red mat"],
+    "a cat and a bird": ["a cat and a dog", "a bird", "a cat"],
+    "a blue horse": ["a red horse", "a green horse", "a blue dog", "a blue cat", "a yellow horse"],
+}
+PROMPTS = ["three dogs on a red mat", "a cat and a bird", "three dogs on a red mat", "a blue horse"]
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return torch.rand(4, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+
+
+def reference_confidence(row: np.ndarray, scale: float, mode: str) -> float:
+    """softmax(z)[0] in float64 with z per DESIGN.md section 2."""
+    row = np.asarray(row, dtype=np.float64)
+    if mode == "minmax":
+        spread = row.max() - row.min()
+        z = scale * (row - row.min()) / spread if spread > 0 else np.zeros_like(row)
+    else:
+        z = scale * row
+    p = np.exp(z - z.max())
+    return float(p[0] / p.sum())
+
+
+def own_scores(scorer: Any, images: torch.Tensor, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: the scorer's own `score` against [prompt, *set], concatenated (CSR)."""
+    rows = [scorer.score(images[i : i + 1], [p, *SETS[p]])[0] for i, p in enumerate(prompts)]
+    offsets = torch.tensor([0, *np.cumsum([len(r) for r in rows])])
+    return torch.cat(rows), offsets
+
+
+@pytest.mark.parametrize("mode", ["minmax", "temperature"])
+@pytest.mark.parametrize("kind", ["open_clip", "transformers", "blip2", "imagereward"])
+def test_single_scorer_equals_confidence_of_own_scores(kind: str, mode: str, images: torch.Tensor) -> None:
+    builder = {"open_clip": _tiny.tiny_open_clip, "transformers": _tiny.tiny_transformers_clip,
+               "blip2": _tiny.tiny_blip2, "imagereward": _tiny.tiny_image_reward}[kind]  # fmt: skip
+    scorer = builder()
+    reward = TextNormReward(scorer, SETS, scale=3.0, mode=mode)
+    rewards, info = reward(images, PROMPTS)
+    assert rewards.shape == (4,) and rewards.dtype == torch.float32 and rewards.device == images.device
+    values, offsets = own_scores(scorer, images, PROMPTS)
+    expected = textnorm.confidence(values, offsets=offsets, scale=3.0, mode=mode)
+    torch.testing.assert_close(rewards, expected, rtol=1e-5, atol=1e-6)
+    for i in range(4):
+        row = values[offsets[i] : offsets[i + 1]].numpy()
+        assert rewards[i].item() == pytest.approx(reference_confidence(row, 3.0, mode), rel=1e-5, abs=1e-6)
+    torch.testing.assert_close(info["raw"][scorer.id], values[offsets[:-1]], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(info["confidence"][scorer.id], rewards)
+    assert info["set_size"].tolist() == [3, 3, 3, 5]
+    assert info["fallback"].tolist() == [False] * 4
+
+
+@pytest.mark.parametrize(("method", "lam"), [("mean", 0.0), ("ur", 0.5), ("ur_std", 1.0)])
+def test_ensemble_equals_textnorm_ensemble(method: str, lam: float, images: torch.Tensor) -> None:
+    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip(), _tiny.tiny_blip2()]
+    reward = TextNormReward(scorers, SETS, scale=5.0, method=method, lam=lam)
+    rewards, info = reward(images, PROMPTS)
+    own = [own_scores(s, images, PROMPTS) for s in scorers]
+    offsets = own[0][1]
+    stack = torch.stack([v for v, _ in own])
+    expected = textnorm.ensemble(stack, offsets=offsets, scale=5.0, method=method, lam=lam)
+    torch.testing.assert_close(rewards, expected, rtol=1e-5, atol=1e-6)
+    per_model = np.array([
+        [reference_confidence(v[offsets[i] : offsets[i + 1]].numpy(), 5.0, "minmax") for i in range(4)]
+        for v, _ in own
+    ])  # fmt: skip
+    penalty = {"mean": 0.0, "ur": per_model.var(0), "ur_std": per_model.std(0)}[method]
+    np.testing.assert_allclose(rewards.numpy(), per_model.mean(0) - lam * penalty, rtol=1e-5, atol=1e-6)
+    for s, conf in zip(scorers, per_model, strict=True):
+        np.testing.assert_allclose(info["confidence"][s.id].numpy(), conf, rtol=1e-5, atol=1e-6)
+
+
+def test_cache_on_and_off_identical(images: torch.Tensor) -> None:
+    on = TextNormReward([_tiny.tiny_open_clip(), _tiny.tiny_blip2()], SETS)
+    off = TextNormReward([_tiny.tiny_open_clip(cache_size=0), _tiny.tiny_blip2(cache_size=0)], SETS)
+    first, info1 = on(images, PROMPTS)
+    second, info2 = on(images, PROMPTS)
+    cold, info3 = off(images, PROMPTS)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    torch.testing.assert_close(first, cold, rtol=1e-6, atol=1e-6)
+    assert info1["cache_hit_rate"] == 0.0 and info2["cache_hit_rate"] == 1.0 and info3["cache_hit_rate"] == 0.0
+
+
+def test_gradients_reach_images() -> None:
+    images = torch.rand(4, 3, 40, 40, requires_grad=True)
+    reward = TextNormReward([_tiny.tiny_open_clip(), _tiny.tiny_image_reward()], SETS, method="ur", lam=0.1)
+    rewards, info = reward(images, PROMPTS)
+    assert rewards.requires_grad and not info["raw"][reward.scorers[0].id].requires_grad
+    rewards.sum().backward()
+    assert images.grad is not None and torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+    # the gradient matches a finite difference of the reward along a random direction
+    direction = torch.randn_like(images) * 1e-3
+    with torch.no_grad():
+        up, _ = reward((images + direction).clamp(0, 1), PROMPTS)
+        down, _ = reward((images - direction).clamp(0, 1), PROMPTS)
+    numeric = (up.sum() - down.sum()).item() / 2
+    analytic = (images.grad * direction).sum().item()
+    assert numeric == pytest.approx(analytic, rel=0.05, abs=1e-6)
+
+
+class FakeSets:
+    """The duck type of textnorm's ContrastiveSets: prompt_lists() -> [[target, *set], ...]."""
+
+    def __init__(self, sets: dict[str, list[str]]) -> None:
+        self._lists = [[p, *s] for p, s in sets.items()]
+
+    def prompt_lists(self) -> list[list[str]]:
+        return [list(x) for x in self._lists]
+
+
+def test_contrast_inputs_agree(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
+    calls: list[str] = []
+
+    def make(prompt: str) -> list[str]:
+        calls.append(prompt)
+        return SETS[prompt]
+
+    def make_sets(prompt: str) -> FakeSets:
+        return FakeSets({prompt: SETS[prompt]})
+
+    expected, _ = TextNormReward(scorer, SETS)(images, PROMPTS)
+    for contrast in (FakeSets(SETS), make, make_sets):
+        got, _ = TextNormReward(scorer, contrast)(images, PROMPTS)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert calls == ["three dogs on a red mat", "a cat and a bird", "a blue horse"]  # memoised
+    reward = TextNormReward(scorer, make)
+    reward(images, PROMPTS)
+    reward(images, PROMPTS)
+    assert calls[3:] == calls[:3]
+
+
+def test_real_contrastive_sets(images: torch.Tensor) -> None:
+    if not hasattr(textnorm, "contrast") and "contrast" not in getattr(textnorm, "_LAZY", {}):
+        pytest.skip("textnorm.contrast is not available yet")
+    prompts = ["three dogs on a red mat", "a cat and a bird"]
+    sets = textnorm.contrast(prompts)
+    reward = TextNormReward(_tiny.tiny_open_clip(), sets)
+    rewards, info = reward(images[:2], prompts)
+    lists = sets.prompt_lists()
+    assert info["set_size"].tolist() == [len(lst) - 1 for lst in lists]
+    values, offsets = _tiny.tiny_open_clip().score_sets(images[:2], lists)
+    torch.testing.assert_close(rewards, textnorm.confidence(values, offsets=offsets))
+
+
+def test_target_copies_and_duplicates_are_dropped(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
+    noisy = {"a blue horse": ["a red horse", "a blue horse", "a red horse", "a blue dog"]}
+    clean = {"a blue horse": ["a red horse", "a blue dog"]}
+    a, info = TextNormReward(scorer, noisy)(images[:1], ["a blue horse"])
+    b, _ = TextNormReward(scorer, clean)(images[:1], ["a blue horse"])
+    torch.testing.assert_close(a, b)
+    assert info["set_size"].tolist() == [2]
+    assert TextNormReward(scorer, noisy).contrastive("a blue horse") == ("a red horse", "a blue dog")
+
+
+def test_empty_set_raises_or_falls_back(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
+    sets = {**SETS, "a cat and a bird": ["a cat and a bird"]}  # only a copy of the target
+    with pytest.raises(ParameterError, match=r"prompts\[1\]: the contrastive set of 'a cat and a bird' is empty.*on_empty='raw'"):
+        TextNormReward(scorer, sets)(images, PROMPTS)
+    rewards, info = TextNormReward(scorer, sets, on_empty="raw")(images, PROMPTS)
+    full, _ = TextNormReward(scorer, SETS)(images, PROMPTS)
+    assert info["fallback"].tolist() == [False, True, False, False]
+    raw = scorer.score_pairs(images, PROMPTS)
+    assert rewards[1].item() == pytest.approx(raw[1].item(), rel=1e-5)
+    torch.testing.assert_close(rewards[[0, 2, 3]], full[[0, 2, 3]])
+    assert info["set_size"].tolist() == [3, 0, 3, 5]
+
+
+def test_raw_reward_and_plain_adapter(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_blip2()
+    raw = RawReward(scorer)
+    rewards, info = raw(images, PROMPTS, {"step": 1})
+    torch.testing.assert_close(rewards, scorer.score(images, PROMPTS).diagonal(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(info["raw"][scorer.id], rewards)
+    torch.testing.assert_close(raw.as_plain()(images, PROMPTS), rewards)
+    calibrated = TextNormReward(scorer, SETS)
+    torch.testing.assert_close(as_plain(calibrated)(images, PROMPTS), calibrated(images, PROMPTS)[0])
+    assert raw.id == f"raw[{scorer.id}]" and scorer.id in calibrated.id
+
+
+def test_aesthetic_is_raw_only(images: torch.Tensor) -> None:
+    torch.manual_seed(0)
+    aesthetic = AestheticScorer(_tiny.tiny_open_clip(), aesthetic_head(32))
+    assert aesthetic.prompt_free
+    with pytest.raises(ParameterError, match=r"scorers\[1\]: AestheticScorer is prompt-free.*use textnorm.RawReward"):
+        TextNormReward([_tiny.tiny_open_clip(), aesthetic], SETS)
+    with pytest.raises(ParameterError, match=r"prompt_lists: AestheticScorer is prompt-free"):
+        aesthetic.score_sets(images, [["a"]] * 4)
+    with pytest.raises(ParameterError, match=r"texts: AestheticScorer is prompt-free"):
+        aesthetic.encode_text(["a"])
+    rewards, _ = RawReward(aesthetic)(images, PROMPTS)
+    torch.testing.assert_close(aesthetic.score(images, ["x", "y"]), rewards[:, None].expand(-1, 2))
+
+
+def test_constructor_errors() -> None:
+    scorer = _tiny.tiny_open_clip()
+    cases = [
+        (lambda: TextNormReward([], SETS), r"scorers: expected at least one scorer, got none"),
+        (lambda: TextNormReward([scorer, "clip"], SETS), r"scorers\[1\]: expected a textnorm Scorer, got str"),
+        (lambda: TextNormReward(scorer, SETS, scale=0.0), r"scale: expected a positive number, got 0.0"),
+        (lambda: TextNormReward(scorer, SETS, mode="softmax"), r"mode: expected one of \('minmax', 'temperature'\), got 'softmax'"),
+        (lambda: TextNormReward(scorer, SETS, method="max"), r"method: expected one of \('mean', 'ur', 'ur_std'\), got 'max'"),
+        (lambda: TextNormReward(scorer, SETS, on_empty="skip"), r"on_empty: expected one of \('raise', 'raw'\), got 'skip'"),
+        (lambda: TextNormReward(scorer, SETS, lam=-1.0), r"lam: expected a number >= 0, got -1.0"),
+        (lambda: TextNormReward(scorer, 42), r"contrast: expected a ContrastiveSets, a dict .* got int"),
+        (lambda: TextNormReward(scorer, {"a": "b"}), r"contrast\['a'\]: expected a list of strings, got str"),
+        (lambda: TextNormReward(scorer, {"a": [1]}), r"contrast\['a'\]: expected strings, got int"),
+        (lambda: RawReward("clip"), r"scorer: expected a textnorm Scorer, got str"),
+    ]
+    for build, message in cases:
+        with pytest.raises(ParameterError, match=message):
+            build()
+
+
+def test_call_errors(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
+    reward = TextNormReward(scorer, SETS)
+    with pytest.raises(LayoutError, match=r"prompts: expected one prompt per image \(4\), got 2"):
+        reward(images, PROMPTS[:2])
+    with pytest.raises(LayoutError, match=r"prompts: expected one prompt per image \(4\), got 2"):
+        RawReward(scorer)(images, PROMPTS[:2])
+    with pytest.raises(ParameterError, match=r"prompts: expected a list of strings, got str"):
+        reward(images, "a cat")
+    with pytest.raises(ParameterError, match=r"prompts\[0\]: expected a string, got int"):
+        reward(images[:1], [3])
+    with pytest.raises(ParameterError, match=r"prompts: no contrastive set for 'a dog' in contrast \(it holds 3 prompts\)"):
+        reward(images[:1], ["a dog"])
+    bad = TextNormReward(scorer, lambda prompt: 7)
+    with pytest.raises(ParameterError, match=r"contrast: the callable returned int for 'a dog'"):
+        bad(images[:1], ["a dog"])
+    with pytest.raises(ParameterError, match=r"images: expected a batch array, tensor or list of PIL images, got int"):
+        reward(3, ["a dog"])
+
+
+def test_lazy_exports() -> None:
+    assert textnorm.TextNormReward is TextNormReward and textnorm.RawReward is RawReward
+    from textnorm import scorers
+
+    for name in ("CLIPScorer", "PickScoreScorer", "HPSv2Scorer", "BLIP2Scorer", "ImageRewardScorer", "AestheticScorer"):
+        assert getattr(textnorm, name) is getattr(scorers, name)
