@@ -154,6 +154,19 @@ def test_choose_tie_threshold_finds_the_gap_that_separates_noise_from_signal() -
     assert pairwise_accuracy(s[0], t[0]) < 1.0  # without the threshold, noise costs half credits
 
 
+@given(st.lists(st.lists(st.integers(0, 6), min_size=2, max_size=8), min_size=1, max_size=4),
+       st.lists(st.integers(0, 2), min_size=8, max_size=8))
+def test_choose_tie_threshold_is_the_best_of_all_gaps(score_lists: list[list[int]], t_ints: list[int]) -> None:
+    scores = [np.array(s, dtype=float) / 2 for s in score_lists]
+    targets = [np.array(t_ints[: len(s)], dtype=float) for s in score_lists]
+    cands = sorted({0.0} | {abs(a - b) for s in scores for a in s for b in s})
+    acc = {e: np.mean([loop_pairwise(s, t, e) for s, t in zip(scores, targets)]) for e in cands}
+    best = max(acc.values())
+    eps = choose_tie_threshold(scores, targets)
+    assert acc[eps] == pytest.approx(best, abs=1e-12)
+    assert eps == min(e for e in cands if acc[e] > best - 1e-12)
+
+
 def test_undefined_metrics_are_nan_and_macro_skips_them() -> None:
     assert math.isnan(auroc([1, 2, 3], [1, 1, 1]))
     assert math.isnan(auprc([1, 2, 3], [0, 0, 0]))
@@ -161,17 +174,24 @@ def test_undefined_metrics_are_nan_and_macro_skips_them() -> None:
     assert math.isnan(spearman([1, 1, 1], [0, 1, 0]))
     assert math.isnan(kendall([1, 2, 3], [1, 1, 1]))
     assert math.isnan(pairwise_accuracy([1.0], [1.0]))
+    empty = prompt_metrics([], [], [], tie_threshold=0.0)
+    assert all(math.isnan(v) for v in empty.values()) and math.isnan(auroc([], []))
     rows = {"a": {"auroc": 0.5, "x": math.nan}, "b": {"auroc": 1.0, "x": math.nan}, "c": {"auroc": math.nan}}
     out = macro_average(rows)
     assert out["auroc"] == 0.75 and math.isnan(out["x"])
 
 
-def test_prompt_metrics_has_the_tia2_fields() -> None:
-    rng = np.random.default_rng(0)
-    s, y = rng.normal(size=50), rng.random(50) < 0.4
-    m = prompt_metrics(s, y, y.astype(float), tie_threshold=0.0)
+@given(tied_scores, st.lists(st.booleans(), max_size=30), st.lists(st.integers(0, 3), min_size=30, max_size=30))
+def test_prompt_metrics_equals_the_single_metric_functions(scores: list[int], bits: list[bool], t: list[int]) -> None:
+    s = np.array(scores, dtype=float)
+    y = np.array(bits[: len(s)] + [False] * (len(s) - len(bits)), dtype=bool)
+    tt = np.array(t[: len(s)], dtype=float)
+    m = prompt_metrics(s, y, tt, tie_threshold=0.0)
     assert list(m) == [*metrics.METRICS, "pairwise_acc"]
-    assert m["ap25"] == ap_at_k(s, y, 25)
+    want = {"auroc": auroc(s, y), "auprc": auprc(s, y), "ap5": ap_at_k(s, y, 5), "ap10": ap_at_k(s, y, 10),
+            "ap25": ap_at_k(s, y, 25), "spearman": spearman(s, tt), "kendall": kendall(s, tt),
+            "pairwise_acc": pairwise_accuracy(s, tt)}
+    assert m == pytest.approx(want, nan_ok=True, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +208,6 @@ def test_prompt_metrics_has_the_tia2_fields() -> None:
         (lambda: kendall([1, 2], [1, float("inf")]), NonFiniteError, "targets"),
         (lambda: pairwise_accuracy([1, 2], [1, 2], tie_threshold=-1), ParameterError, "tie_threshold"),
         (lambda: choose_tie_threshold([[1, 2]], []), LayoutError, "targets"),
-        (lambda: choose_tie_threshold([[1, 2]], [[1, 2]], n_candidates=0), ParameterError, "n_candidates"),
         (lambda: bootstrap.bootstrap_ci([[1.0]]), LayoutError, "values"),
         (lambda: bootstrap.bootstrap_ci([1.0], n_boot=0), ParameterError, "n_boot"),
         (lambda: bootstrap.bootstrap_ci([1.0], level=1.0), ParameterError, "level"),

@@ -73,12 +73,16 @@ def _binary(scores: ArrayLike, labels: ArrayLike) -> tuple[NDArray[np.float64], 
 
 def _rank(a: NDArray[np.float64]) -> NDArray[np.float64]:
     """1-based ranks, ties get the average of the ranks they span."""
+    if a.size == 0:
+        return np.zeros(0)
     order = np.argsort(a, kind="mergesort")
     sorted_a = a[order]
-    starts = np.r_[True, sorted_a[1:] != sorted_a[:-1]]
+    starts = np.empty(a.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_a[1:], sorted_a[:-1], out=starts[1:])
     group = np.cumsum(starts) - 1
     first = np.flatnonzero(starts)
-    last = np.r_[first[1:], a.size] - 1
+    last = np.append(first[1:], a.size) - 1
     avg = (first + last) / 2.0 + 1.0
     ranks = np.empty(a.size)
     ranks[order] = avg[group]
@@ -100,22 +104,30 @@ def auroc(scores: ArrayLike, labels: ArrayLike) -> float:
         0.875
     """
     s, y = _binary(scores, labels)
+    return _auroc(_rank(s), y)
+
+
+def _auroc(ranks: NDArray[np.float64], y: NDArray[np.bool_]) -> float:
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    u = _rank(s)[y].sum() - n_pos * (n_pos + 1) / 2.0
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
 
 
 def _grouped_precision(s: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Per distinct score (descending): items at or above it, positives at or above it, positives in it."""
+    if s.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     order = np.argsort(-s, kind="mergesort")
     ss, yy = s[order], y[order]
-    ends = np.r_[ss[1:] != ss[:-1], True]  # last item of each tie group
+    ends = np.empty(ss.size, dtype=bool)  # last item of each tie group
+    ends[-1] = True
+    np.not_equal(ss[1:], ss[:-1], out=ends[:-1])
     cum_items = np.flatnonzero(ends) + 1.0
     cum_pos = np.cumsum(yy)[ends].astype(np.float64)
-    pos_in_group = np.diff(np.r_[0.0, cum_pos])
+    pos_in_group = np.diff(cum_pos, prepend=0.0)
     return cum_items, cum_pos, pos_in_group
 
 
@@ -147,9 +159,13 @@ def ap_at_k(scores: ArrayLike, labels: ArrayLike, k: int) -> float:
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
         return math.nan
-    cum_items, cum_pos, pos_in_group = _grouped_precision(s, y)
+    return _ap(_grouped_precision(s, y), int(k))
+
+
+def _ap(groups: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]], k: int) -> float:
+    cum_items, cum_pos, pos_in_group = groups
     # Groups kept: every group that starts before rank K.
-    starts = np.r_[0.0, cum_items[:-1]]
+    starts = np.concatenate(([0.0], cum_items[:-1]))
     keep = starts < k
     kept_pos = pos_in_group[keep].sum()
     if kept_pos == 0:
@@ -206,6 +222,10 @@ def kendall(scores: ArrayLike, targets: ArrayLike) -> float:
         0.816497
     """
     s, t = _pair(scores, targets, "targets")
+    return _kendall(s, t)
+
+
+def _kendall(s: NDArray[np.float64], t: NDArray[np.float64]) -> float:
     n = s.size
     if n < 2:
         return math.nan
@@ -255,30 +275,39 @@ def pairwise_accuracy(scores: ArrayLike, targets: ArrayLike, *, tie_threshold: f
     return float(_credit(diff, sign_t, float(tie_threshold)).mean())
 
 
-def choose_tie_threshold(
-    scores: Sequence[ArrayLike], targets: Sequence[ArrayLike], *, n_candidates: int = 100
-) -> float:
+def choose_tie_threshold(scores: Sequence[ArrayLike], targets: Sequence[ArrayLike]) -> float:
     """The tie threshold that maximises the mean (over prompts) pairwise accuracy on validation data.
 
-    Candidates are 0 and the quantiles of |s_i - s_j| over all validation pairs; ties between
-    candidates go to the smallest threshold.
+    Exact: every distinct gap |s_i - s_j| (and 0) is a candidate. A pair's credit is one value
+    while its gap exceeds the threshold and another once it counts as a predicted tie, so sorting
+    all pairs by gap and accumulating the change gives the accuracy at every candidate in
+    O(P log P) for P pairs. Ties between candidates go to the smallest threshold.
 
     Args:
         scores: per-prompt score arrays.
         targets: per-prompt target arrays, same lengths.
-        n_candidates: number of quantiles tried besides 0.
     """
     if len(scores) != len(targets):
         raise LayoutError(f"targets: expected {len(scores)} prompts like scores, got {len(targets)}")
-    if n_candidates < 1:
-        raise ParameterError(f"n_candidates: expected >= 1, got {n_candidates!r}")
+    gaps, gains, base = [], [], 0.0
     pairs = [_pair_signs(*_pair(s, t, "targets")) for s, t in zip(scores, targets) if np.size(s) >= 2]
+    for diff, sign_t in pairs:
+        w = 1.0 / (diff.size * len(pairs))
+        far = _credit(diff, sign_t, -1.0)  # threshold below every gap: no predicted tie
+        tie = np.where(sign_t == 0, 1.0, 0.5)
+        base += float(far.sum()) * w
+        gaps.append(np.abs(diff))
+        gains.append((tie - far) * w)
     if not pairs:
         return 0.0
-    gaps = np.abs(np.concatenate([d for d, _ in pairs]))
-    cands = np.unique(np.r_[0.0, np.quantile(gaps, np.linspace(0.0, 1.0, n_candidates))])
-    acc = [np.mean([_credit(d, st, float(e)).mean() for d, st in pairs]) for e in cands]
-    return float(cands[int(np.argmax(acc))])
+    gap = np.concatenate(gaps)
+    order = np.argsort(gap, kind="mergesort")
+    gap, gain = gap[order], np.concatenate(gains)[order]
+    last = np.r_[gap[1:] != gap[:-1], True]  # a threshold includes every pair of equal gap
+    cands = np.r_[-1.0, gap[last]]
+    acc = base + np.r_[0.0, np.cumsum(gain)[last]]
+    best = float(cands[int(np.argmax(np.round(acc, 12)))])  # rounding: cumsum noise must not decide
+    return max(best, 0.0)
 
 
 def prompt_metrics(
@@ -286,14 +315,19 @@ def prompt_metrics(
 ) -> dict[str, float]:
     """All TIA2 metrics for one prompt: AUROC, AUPRC, AP@5/10/25 on the binary ``labels``,
     Spearman and Kendall on ``targets``; plus ``pairwise_acc`` when ``tie_threshold`` is given."""
+    s, y = _binary(scores, labels)
+    _, t = _pair(s, targets, "targets")
+    ranks = _rank(s)
+    n_pos = int(y.sum())
+    one_class = n_pos == 0 or n_pos == y.size
+    groups = _grouped_precision(s, y)
+    ap = {f"ap{k}": math.nan if one_class else _ap(groups, k) for k in (5, 10, 25)}
     out = {
-        "auroc": auroc(scores, labels),
-        "auprc": auprc(scores, labels),
-        "ap5": ap_at_k(scores, labels, 5),
-        "ap10": ap_at_k(scores, labels, 10),
-        "ap25": ap_at_k(scores, labels, 25),
-        "spearman": spearman(scores, targets),
-        "kendall": kendall(scores, targets),
+        "auroc": _auroc(ranks, y),
+        "auprc": math.nan if one_class else _ap(groups, max(s.size, 1)),
+        **ap,
+        "spearman": math.nan if s.size < 2 else _correlation(ranks, _rank(t)),
+        "kendall": _kendall(s, t),
     }
     if tie_threshold is not None:
         out["pairwise_acc"] = pairwise_accuracy(scores, targets, tie_threshold=tie_threshold)
