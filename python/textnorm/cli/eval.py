@@ -118,7 +118,7 @@ def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
 def run(args: argparse.Namespace) -> int:
     from textnorm._core import ParameterError
-    from textnorm.eval.cache import ScoreCache, scorer_id
+    from textnorm.eval.cache import ScoreCache, compute_raw_scores, scorer_id
     from textnorm.eval.calibrate import default_systems
     from textnorm.eval.evaluate import evaluate_category
     from textnorm.eval.report import write_report
@@ -138,19 +138,17 @@ def run(args: argparse.Namespace) -> int:
         for cat, bench in benches.items():
             hit = cache.get(sid, bench) if sid is not None else None
             if hit is None:
-                if spec not in built:
+                if spec not in built:  # the model is loaded only when some category misses
                     built[spec] = build_scorer(spec, device=args.device)
-                    sid = scorer_id(built[spec])
-                    cache.set_alias(spec, sid)
+                    cache.set_alias(spec, scorer_id(built[spec]))
+                sid = scorer_id(built[spec])
+                hit = None if args.refresh_cache else cache.get(sid, bench)
+            if hit is None:
                 if loaders.get(cat) is None:
                     bench.subset(bench.scored_prompts).check_images()
-                hit = cache.get(sid, bench) if not args.refresh_cache else None
-                if hit is None:
-                    from textnorm.eval.cache import compute_raw_scores
-
-                    hit = compute_raw_scores(built[spec], bench, batch_size=args.batch_size,
-                                             load_images=loaders.get(cat), progress=not args.no_progress)
-                    cache.put(sid, bench, hit)
+                hit = compute_raw_scores(built[spec], bench, batch_size=args.batch_size,
+                                         load_images=loaders.get(cat), progress=not args.no_progress)
+                cache.put(scorer_id(built[spec]), bench, hit)
             raws[cat][label] = hit
     systems = default_systems(labels, scales=args.scales, lambdas=args.lambdas, mode=args.mode)
     results: dict[str, Any] = {

@@ -125,7 +125,7 @@ def _grouped_precision(s: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[ND
     ends = np.empty(ss.size, dtype=bool)  # last item of each tie group
     ends[-1] = True
     np.not_equal(ss[1:], ss[:-1], out=ends[:-1])
-    cum_items = np.flatnonzero(ends) + 1.0
+    cum_items = (np.flatnonzero(ends) + 1).astype(np.float64)
     cum_pos = np.cumsum(yy)[ends].astype(np.float64)
     pos_in_group = np.diff(cum_pos, prepend=0.0)
     return cum_items, cum_pos, pos_in_group

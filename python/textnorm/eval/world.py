@@ -26,6 +26,13 @@ def _field(obj: Any, name: str, index: int) -> Any:
     return getattr(obj, name)
 
 
+def _loader(store: dict[str, Any]) -> Callable[[Benchmark, str], Sequence[Any]]:
+    def load(bench: Benchmark, prompt: str) -> Sequence[Any]:
+        return list(store[prompt])
+
+    return load
+
+
 def load_world(
     categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int
 ) -> tuple[dict[str, Benchmark], dict[str, Callable[[Benchmark, str], Sequence[Any]]]]:
@@ -54,5 +61,5 @@ def load_world(
             data[p] = PromptData(p, con, names, labels[i][:, None])
             store[p] = images[i]
         benches[cat] = Benchmark("world", f"{cat}-n{n_prompts}x{n_images}-seed{seed}", data)
-        loaders[cat] = lambda b, p, _s=store: list(_s[p])
+        loaders[cat] = _loader(store)
     return benches, loaders
