@@ -197,7 +197,7 @@ class DDPOTrainer:
                 raise NonFiniteError(f"loss: expected a finite DDPO loss, received {loss.item()}")
             ctx.accelerator.backward(loss * scale)
         return {"loss": loss.item(), "clipfrac": float(info["clipfrac"]),
-                "approx_kl": float(info["approx_kl"]), "kl": float(kl)}
+                "approx_kl": float(info["approx_kl"]), "kl": kl.item()}
 
     def _reference_mean(self, x: torch.Tensor, x_next: torch.Tensor, t: torch.Tensor, ti: torch.Tensor,
                         timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
