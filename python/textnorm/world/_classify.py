@@ -5,24 +5,40 @@ rendered at sizes across both size ranges (and a little beyond), at random sub-p
 clean, blurred and noisy, with a fixed seed, and their features (see `_segment`) are stored. A
 component takes the majority shape of its `_K_NN` nearest references in standardised feature
 space; its distance to the nearest reference says how familiar it looks, and the judge abstains
-on unfamiliar components. Built once per process on first use (about a second).
+on unfamiliar components. The set is stored beside this module (`_reference.npz`, keyed by
+everything it depends on) and rebuilt in memory when missing or stale (several seconds);
+``python -m textnorm.world._classify`` rewrites the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
-from textnorm.world import vocab
-from textnorm.world._segment import components, unmix
+from textnorm.world import geometry, vocab
+from textnorm.world._segment import N_FEATURES, RESIDUAL, components, unmix
 from textnorm.world.render import render_scene
 from textnorm.world.scene import Scene, WorldObject
 
 _K_NN = 5
-_PER_SHAPE = 240
+_PER_SHAPE = 720
+_SEED = 20241126
+_FORMAT = 2  # bump when features or the calibration recipe change
+_FILE = Path(__file__).with_name("_reference.npz")
+
+
+def _key() -> str:
+    facts = (
+        _FORMAT, _PER_SHAPE, _SEED, N_FEATURES, RESIDUAL, vocab.SHAPES, vocab.PALETTE, vocab.BACKGROUND,
+        geometry.POLYGONS, geometry.RING_INNER,
+    )
+    return hashlib.sha256(repr(facts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class Reference:
     shapes: np.ndarray  # (R,) int index into SHAPES
     mean: np.ndarray
     scale: np.ndarray
+    tree: cKDTree
 
 
 def _calibration_images(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +59,7 @@ def _calibration_images(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
             colour = vocab.COLOURS[k % len(vocab.COLOURS)]
             obj = WorldObject(shape, colour, "small", float(x), float(y), r, vocab.PALETTE[colour])
             img = render_scene(Scene((obj,))).astype(np.float32)
-            variant = k % 4
+            variant = k % 6 if k % 6 < 4 else 0  # half clean, half blurred and/or noisy
             if variant == 1:
                 img = ndimage.gaussian_filter(img, sigma=(rng.uniform(0.4, 1.0),) * 2 + (0,))
             elif variant == 2:
@@ -54,20 +71,36 @@ def _calibration_images(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     return np.stack(imgs).astype(np.float32), np.array(shapes)
 
 
+def build() -> tuple[np.ndarray, np.ndarray]:
+    """Measure the reference features (unstandardised) and their shapes, from scratch."""
+    images, shapes = _calibration_images(np.random.default_rng(_SEED))
+    feats, ref_shapes = [], []
+    for start in range(0, len(images), 512):
+        labels, _, _ = unmix(images[start : start + 512])
+        comps = components(labels)
+        # Keep each image's largest component (noise may add specks).
+        order = np.lexsort((-comps.area, comps.image))
+        first = order[np.r_[True, comps.image[order][1:] != comps.image[order][:-1]]]
+        feats.append(comps.features[first])
+        ref_shapes.append(shapes[start + comps.image[first]])
+    return np.concatenate(feats).astype(np.float32), np.concatenate(ref_shapes).astype(np.int8)
+
+
 @lru_cache(maxsize=1)
 def reference() -> Reference:
-    """The reference feature set (built on first call, deterministic)."""
-    images, shapes = _calibration_images(np.random.default_rng(20241126))
-    labels, _, _ = unmix(images)
-    comps = components(labels)
-    # Keep each image's largest component (noise may add specks).
-    order = np.lexsort((-comps.area, comps.image))
-    first = order[np.r_[True, comps.image[order][1:] != comps.image[order][:-1]]]
-    feats = comps.features[first]
-    ref_shapes = shapes[comps.image[first]]
+    """The reference feature set (from the stored file when current, else built)."""
+    feats = None
+    if _FILE.exists():
+        with np.load(_FILE) as z:
+            if str(z["key"]) == _key():
+                feats, ref_shapes = z["features"].astype(np.float64), z["shapes"].astype(np.int64)
+    if feats is None:
+        f, sh = build()
+        feats, ref_shapes = f.astype(np.float64), sh.astype(np.int64)
     mean = feats.mean(axis=0)
     scale = feats.std(axis=0) + 1e-6
-    return Reference((feats - mean) / scale, ref_shapes, mean, scale)
+    std = (feats - mean) / scale
+    return Reference(std, ref_shapes, mean, scale, cKDTree(std))
 
 
 def classify(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,9 +109,13 @@ def classify(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(features) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     q = (features - ref.mean) / ref.scale
-    d2 = (q * q).sum(1)[:, None] - 2 * q @ ref.features.T + (ref.features**2).sum(1)[None]
-    nn = np.argpartition(d2, _K_NN, axis=1)[:, :_K_NN]
+    q = np.where(np.isfinite(q), q, 1e6)  # degenerate components land far from everything
+    dist, nn = ref.tree.query(q, k=_K_NN)
     votes = np.zeros((len(q), len(vocab.SHAPES)))
     np.add.at(votes, (np.repeat(np.arange(len(q)), _K_NN), ref.shapes[nn].ravel()), 1.0)
-    dist = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-    return votes.argmax(axis=1), dist
+    return votes.argmax(axis=1), dist[:, 0]
+
+if __name__ == "__main__":
+    f, sh = build()
+    np.savez_compressed(_FILE, key=np.array(_key()), features=f, shapes=sh)
+    print(f"wrote {_FILE} ({len(f)} references)")

@@ -50,6 +50,7 @@ class Components:
     y: np.ndarray
     touches_edge: np.ndarray  # bool
     features: np.ndarray  # (L, N_FEATURES)
+    pixels: np.ndarray  # (N, H, W) int: component index of each pixel, -1 for none
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Pixels:
     background: np.ndarray  # (N, 3) observed background colour
     border_uniform: np.ndarray  # (N,) fraction of border pixels near that colour
     foreign: np.ndarray  # (N,) fraction of pixels no colour explains
+    halo: np.ndarray  # (N,) pixels partly covered (tinted but under half) per object edge pixel
 
 
 def unmix(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, Pixels]:
@@ -77,6 +79,7 @@ def unmix(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, Pixels]:
     pp = np.einsum("ij,ij->i", p, p)
     labels = np.full(n * h * w, -1, dtype=np.int8)
     foreign = np.zeros(n * h * w, dtype=bool)
+    halo_count = np.zeros(n)
     # A pixel within RESIDUAL of the background is background whatever the colours: alpha >= 0.5
     # needs |p| >= |v| / 2 >= 100 and a foreign pixel needs |p| > RESIDUAL.
     idx = np.flatnonzero(pp > RESIDUAL**2)
@@ -93,14 +96,26 @@ def unmix(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, Pixels]:
         fg = (alpha[rows, best] >= 0.5) & ~far
         labels[idx[fg]] = best[fg]
         foreign[idx[far]] = True
+        np.add.at(halo_count, idx[~fg & ~far] // (h * w), 1)
     labels = labels.reshape(n, h, w)
     foreign = foreign.reshape(n, h, w)
-    return labels, foreign, Pixels(bg, uniform, foreign.mean(axis=(1, 2)))
+    # Edge pixels: object pixels with a 4-neighbour of another label. A sharp (anti-aliased)
+    # edge has under one partly covered pixel per edge pixel; blur widens that band.
+    diff = np.zeros((n, h, w), dtype=bool)
+    diff[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    diff[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    diff[:, :, 1:] |= labels[:, :, 1:] != labels[:, :, :-1]
+    diff[:, :, :-1] |= labels[:, :, 1:] != labels[:, :, :-1]
+    edge_count = (diff & (labels >= 0)).sum(axis=(1, 2))
+    return labels, foreign, Pixels(bg, uniform, foreign.mean(axis=(1, 2)), halo_count / np.maximum(edge_count, 1))
 
 
-def _empty() -> Components:
+def _empty(shape: tuple[int, ...]) -> Components:
     e = np.zeros(0)
-    return Components(e.astype(int), e.astype(int), e, e, e, e, e.astype(bool), np.zeros((0, N_FEATURES)))
+    return Components(
+        e.astype(int), e.astype(int), e, e, e, e, e.astype(bool), np.zeros((0, N_FEATURES)),
+        np.full(shape, -1, dtype=np.int64),
+    )
 
 
 def components(labels: np.ndarray) -> Components:
@@ -113,7 +128,7 @@ def components(labels: np.ndarray) -> Components:
     present[np.repeat(np.arange(n), h * w), flat.ravel().astype(np.int64) + 1] = True
     pair_img, pair_col = np.nonzero(present[:, 1:])
     if pair_img.size == 0:
-        return _empty()
+        return _empty(labels.shape)
     slab_of_pair = np.full((n, c), -1, dtype=np.int64)
     slab_of_pair[pair_img, pair_col] = np.arange(pair_img.size)
     masks = labels[pair_img] == pair_col[:, None, None].astype(np.int8)
@@ -193,6 +208,8 @@ def components(labels: np.ndarray) -> Components:
     slab_first = np.zeros(count, dtype=np.int64)
     slab_first[lbl] = slab
     edge = (r_min == 0) | (c_min == 0) | (r_max == h - 1) | (c_max == w - 1)
+    pixels = np.full(labels.shape, -1, dtype=np.int64)
+    pixels[pair_img[slab], row, col] = lbl
     return Components(
         image=pair_img[slab_first],
         colour=pair_col[slab_first],
@@ -202,4 +219,5 @@ def components(labels: np.ndarray) -> Components:
         y=(mr + 0.5) / h,
         touches_edge=edge,
         features=feats,
+        pixels=pixels,
     )
