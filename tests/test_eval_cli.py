@@ -152,3 +152,31 @@ def test_eval_cli_argument_errors(tmp_path: Path, factory: types.ModuleType) -> 
               "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         main(["eval", "--scorers", "clip", "--out", str(tmp_path), "--scales", "a,b"])
+
+
+def test_eval_world_benchmark_through_its_adapter(tmp_path: Path, factory: types.ModuleType,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter's contract with textnorm.world.make_benchmark, with a stand-in world."""
+    from textnorm import world
+
+    made = []
+
+    def fake(category: str, n_prompts: int, n_images: int, seed: int) -> dict:
+        rng = np.random.default_rng(seed)
+        made.append((category, n_prompts, n_images, seed))
+        labels = rng.random((n_prompts, n_images)) < 0.5
+        labels[:, 0], labels[:, 1] = True, False
+        return {"prompts": [f"{category} prompt {i}" for i in range(n_prompts)],
+                "images": rng.integers(0, 255, (n_prompts, n_images, 16, 16, 3), dtype=np.uint8),
+                "labels": labels, "contrast": [[f"near miss {i}.{j}" for j in range(3)] for i in range(n_prompts)]}
+
+    monkeypatch.setitem(world.__dict__, "make_benchmark", fake)
+    argv = ["eval", "--benchmark", "world", "--categories", "counting", "--world-prompts", "4",
+            "--world-images", "6", "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path),
+            "--folds", "2", "--bootstrap", "20", "--no-plots", "--no-progress", "--seed", "3"]
+    assert main(argv) == 0
+    assert made == [("counting", 4, 6, 3)]
+    cat = json.loads((tmp_path / "report.json").read_text())["categories"]["counting"]
+    assert cat["benchmark"] == "world" and cat["n_images"] == 24
+    calls = factory.calls
+    assert main(argv) == 0 and factory.calls == calls  # same world seed: served from the cache

@@ -121,8 +121,8 @@ def compute_raw_scores(
         bench: the benchmark.
         prompts: which prompts (default ``bench.scored_prompts``).
         batch_size: images per ``score_sets`` call.
-        load_images: ``(bench, prompt) -> images``; default opens ``bench.images(prompt)`` as RGB
-            PIL images.
+        load_images: ``(bench, prompt) -> images``: a list (e.g. of PIL images) or one batch
+            array/tensor (B, ...); default opens ``bench.images(prompt)`` as RGB PIL images.
         progress: show a tqdm progress bar over prompts.
     """
     if batch_size < 1:
@@ -139,7 +139,9 @@ def compute_raw_scores(
         bar = tqdm(prompts, desc=f"{scorer_id(scorer)} {bench.name}/{bench.category}", unit="prompt")
     for p in bar:
         plist = bench.prompt_list(p)
-        images = list(loader(bench, p))
+        loaded = loader(bench, p)
+        # arrays and tensors stay batches (sliced below); anything else becomes a list
+        images = loaded if hasattr(loaded, "shape") else list(loaded)
         for s in range(0, len(images), batch_size):
             chunk = images[s : s + batch_size]
             v, o = scorer.score_sets(chunk, [plist] * len(chunk))
