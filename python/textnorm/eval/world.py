@@ -42,7 +42,7 @@ def load_world(
     except ImportError as exc:  # pragma: no cover - the world ships with the package
         raise ParameterError(f"--benchmark: the synthetic world is unavailable ({exc})") from exc
     try:
-        make = world.make_benchmark
+        make: Any = world.make_benchmark
     except (AttributeError, ImportError) as exc:  # the world's lazy loader raises ImportError
         raise ParameterError(f"--benchmark: 'world' needs textnorm.world.make_benchmark ({exc})") from exc
     cats = list(categories) if categories else list(world.CATEGORIES)
