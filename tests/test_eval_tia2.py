@@ -4,6 +4,7 @@ else the committed excerpt), and their error paths."""
 from __future__ import annotations
 
 import doctest
+import itertools
 import json
 import math
 from pathlib import Path
@@ -97,6 +98,29 @@ def test_authors_auroc_values_fit_the_majority_label_counts(tia2_root: Path, cat
             if isinstance(vals, dict):
                 v = 2 * vals["auroc"] * pairs
                 assert abs(v - round(v)) < 1e-6, (p, model)
+
+
+def _attainable_ap(k: int, *, per_positive: bool) -> set[float]:
+    """Every AP@K value a tie-free ranking can produce, normalised by the positives in the top K
+    (``per_positive``) or by K."""
+    out = set()
+    for m in range(k + 1):
+        for ranks in itertools.combinations(range(1, k + 1), m):
+            total = sum((i + 1) / r for i, r in enumerate(ranks))
+            out.add(round(total / (m if per_positive else k), 9) if m else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("k", [5, 10])
+def test_authors_ap_at_k_is_normalised_by_positives_in_the_top_k(tia2_root: Path, k: int) -> None:
+    """Every released AP@5 / AP@10 of every model but CLIP (whose released scores contain ties)
+    is a value AP@K can take when divided by the positives among the top K; dividing by K
+    explains far fewer."""
+    ours, by_k = _attainable_ap(k, per_positive=True), _attainable_ap(k, per_positive=False)
+    values = [v[f"ap{k}"] for cat in CATEGORIES for row in load_tia2_scores(tia2_root, cat).values()
+              for model, v in row.items() if isinstance(v, dict) and model != "clip"]
+    assert all(round(v, 9) in ours for v in values)
+    assert sum(round(v, 9) in by_k for v in values) < 0.8 * len(values)
 
 
 def test_label_rules_by_hand() -> None:
