@@ -33,7 +33,16 @@ from textnorm.world.scene import (
     sample_near_miss,
     sample_scene,
 )
-from textnorm.world.vocab import BACKGROUND, CATEGORIES, COLOURS, PALETTE, RELATIONS, SHAPES, SIZES
+from textnorm.world.vocab import (
+    BACKGROUND,
+    CATEGORIES,
+    COLOURS,
+    PALETTE,
+    PROMPT_CATEGORIES,
+    RELATIONS,
+    SHAPES,
+    SIZES,
+)
 
 _JUDGE = {"judge", "judge_scenes", "alignment", "fractions", "JudgeResult", "Verdict", "Detected"}
 _BENCH = {"make_benchmark", "WorldBenchmark"}
@@ -53,7 +62,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "AREA_FACTOR", "BACKGROUND", "CATEGORIES", "COLOURS", "NEAR_MISS_KINDS", "PALETTE",
+    "AREA_FACTOR", "BACKGROUND", "CATEGORIES", "COLOURS", "NEAR_MISS_KINDS", "PALETTE", "PROMPT_CATEGORIES",
     "RELATIONS", "RELATION_MARGIN", "SHAPES", "SIZES", "SIZE_RANGES", "SIZE_THRESHOLD",
     "SLOT_DIM", "SLOT_INDEX", "Constraint", "Detected", "JudgeResult", "ObjectSpec", "Prompt",
     "Scene", "Verdict", "WorldBenchmark", "WorldObject", "alignment", "check", "fractions",

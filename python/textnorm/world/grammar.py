@@ -49,13 +49,14 @@ class ObjectSpec:
     size: str | None = None
     count: int = 1
 
-    def describe(self, *, count: int | None = None) -> str:
-        """The phrase in plain English with article/number agreement ("an orange circle")."""
-        n = self.count if count is None else count
+    def describe(self, *, numeral: bool = False) -> str:
+        """The phrase in plain English with article/number agreement ("an orange circle"; with
+        `numeral`, "one orange circle")."""
+        n = self.count
         words = [w for w in (self.size, self.colour) if w]
         noun = self.shape if n == 1 else vocab.SHAPE_PLURALS[self.shape]
         rest = " ".join([*words, noun])
-        if n == 1:
+        if n == 1 and not numeral:
             return ("an " if rest[0] in "aeiou" else "a ") + rest
         return f"{vocab.NUMBER_WORDS[n] if n < len(vocab.NUMBER_WORDS) else n} {rest}"
 
@@ -110,7 +111,7 @@ class Prompt:
         out = []
         for (shape, colour, size), n in merged.items():
             spec = ObjectSpec(shape, colour, size, n)
-            out.append(Constraint("count", f"exactly {spec.describe()}", subject=spec))
+            out.append(Constraint("count", f"exactly {spec.describe(numeral=True)}", subject=spec))
         if self.relation is not None:
             s, o = self.objects[:2]
             out.append(
@@ -244,7 +245,7 @@ def parse(prompt: str) -> Prompt:
     >>> parse("Three red circles.").text
     'three red circles'
     >>> [c.text for c in parse("a red circle above an orange square").constraints]
-    ['exactly a red circle', 'exactly an orange square', 'a red circle above an orange square', 'nothing else']
+    ['exactly one red circle', 'exactly one orange square', 'a red circle above an orange square', 'nothing else']
     """
     if not isinstance(prompt, str):
         raise ParameterError(f"prompt: expected a str, got {type(prompt).__name__}")

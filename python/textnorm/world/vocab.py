@@ -88,4 +88,7 @@ RELATION_FLIP: dict[str, str] = {
     "below": "above",
 }
 
-CATEGORIES: tuple[str, ...] = ("single", "counting", "composition", "binding", "spatial")
+# The benchmark's categories (TIA2's alignment categories), and every category the sampler knows
+# ("single": one object, what a generator should get right first).
+CATEGORIES: tuple[str, ...] = ("counting", "composition", "binding", "spatial")
+PROMPT_CATEGORIES: tuple[str, ...] = ("single", *CATEGORIES)
