@@ -216,17 +216,22 @@ def _parse(prompt: str) -> Prompt:
             if tuple(tokens[i : i + len(phrase)]) == phrase:
                 left, right = tokens[:i], tokens[i + len(phrase) :]
                 return Prompt((_phrase(left, prompt), _phrase(right, prompt)), rel)
+    if not tokens:
+        raise ParameterError(f"prompt: expected a world prompt like 'three red circles', got {prompt!r}")
+    # Phrases are separated by ",", "and" or ", and"; nothing may lead, trail or repeat.
     parts: list[list[str]] = [[]]
+    prev = ""
     for t in tokens:
         if t in (",", "and"):
+            if not parts[-1] and not (prev == "," and t == "and"):
+                raise ParameterError(f"prompt: misplaced {t!r} in {prompt!r}")
             if parts[-1]:
                 parts.append([])
         else:
             parts[-1].append(t)
+        prev = t
     if not parts[-1]:
-        parts.pop()
-    if not parts:
-        raise ParameterError(f"prompt: expected a world prompt like 'three red circles', got {prompt!r}")
+        raise ParameterError(f"prompt: expected a phrase after {prev!r} in {prompt!r}")
     return Prompt(tuple(_phrase(p, prompt) for p in parts))
 
 

@@ -39,19 +39,19 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "black": (35, 35, 35),
 }
 COLOURS: tuple[str, ...] = tuple(PALETTE)
-# Every colour word the parser accepts ("grey" is read as "gray").
+# Every colour word the parser accepts (the contrast lexicon's; "grey" is read as "gray").
 COLOUR_WORDS: tuple[str, ...] = (
-    "red", "green", "blue", "yellow", "purple", "orange",
-    "pink", "cyan", "white", "black", "brown", "gray",
+    "red", "green", "blue", "yellow", "purple", "orange", "pink", "cyan", "white", "black",
+    "brown", "gray", "magenta", "teal", "gold", "silver", "beige",
 )
-COLOUR_ALIASES: dict[str, str] = {"grey": "gray"}
+COLOUR_ALIASES: dict[str, str] = {"grey": "gray", "violet": "purple", "golden": "gold"}
 BACKGROUND: tuple[int, int, int] = (240, 240, 240)
 
 # Sizes: the word -> its canonical value; synonyms the contrast lexicon may swap in.
 SIZES: tuple[str, ...] = ("small", "big")
 SIZE_WORDS: dict[str, str] = {
     "small": "small", "tiny": "small", "little": "small",
-    "big": "big", "large": "big", "huge": "big",
+    "big": "big", "large": "big", "huge": "big", "giant": "big",
 }
 
 # Count words. The sampler uses 1..4; the contrast count rule reaches 6 (four + 2), and the
