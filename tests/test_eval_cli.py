@@ -180,3 +180,20 @@ def test_eval_world_benchmark_through_its_adapter(tmp_path: Path, factory: types
     assert cat["benchmark"] == "world" and cat["n_images"] == 24
     calls = factory.calls
     assert main(argv) == 0 and factory.calls == calls  # same world seed: served from the cache
+
+
+def test_eval_on_the_real_world(tmp_path: Path, factory: types.ModuleType) -> None:
+    """`--benchmark world` with textnorm.world.make_benchmark and textnorm.contrast."""
+    from textnorm.eval.world import load_world
+
+    benches, loaders = load_world(["counting"], n_prompts=3, n_images=4, seed=0, contrast_k=5)
+    bench = benches["counting"]
+    assert len(bench.prompts) == 3 and bench.labels(bench.prompts[0]).shape == (4, 1)
+    assert all(1 <= len(bench.contrast(p)) <= 5 for p in bench.prompts)
+    assert loaders["counting"](bench, bench.prompts[0]).shape[0] == 4
+    argv = ["eval", "--benchmark", "world", "--categories", "counting", "--world-prompts", "6",
+            "--world-images", "4", "--contrast-k", "4", "--scorers", "tiny_eval_scorers:make",
+            "--out", str(tmp_path), "--folds", "2", "--bootstrap", "20", "--no-plots", "--no-progress"]
+    assert main(argv) == 0
+    cat = json.loads((tmp_path / "report.json").read_text())["categories"]["counting"]
+    assert cat["n_images"] == 4 * cat["n_prompts"] and cat["n_prompts"] >= 2

@@ -51,6 +51,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--world-prompts", type=int, default=40, help="world: prompts per category")
     p.add_argument("--world-images", type=int, default=16, help="world: images per prompt")
+    p.add_argument("--contrast-k", type=int, default=16,
+                   help="world: contrastive prompts per prompt from textnorm.contrast (seeded)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
@@ -113,7 +115,8 @@ def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
         return {c: b for c, b in benches.items() if cats is None or c in cats}, {}
     from textnorm.eval.world import load_world
 
-    return load_world(cats, n_prompts=args.world_prompts, n_images=args.world_images, seed=args.seed)
+    return load_world(cats, n_prompts=args.world_prompts, n_images=args.world_images, seed=args.seed,
+                      contrast_k=args.contrast_k)
 
 
 def run(args: argparse.Namespace) -> int:

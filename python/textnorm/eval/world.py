@@ -1,6 +1,9 @@
 """The synthetic world (``textnorm.world``) as a benchmark: procedural prompts, rendered images
 and the exact judge's verdict as the label (one rater, so the majority label is the verdict and
-the mean-label target equals it).
+the mean-label target equals it; where the judge abstains the label is missing, -1, which counts
+as not aligned and as 0.5 in the target). Contrastive sets come from the world benchmark when it
+provides them, else from the rule-based generator ``textnorm.contrast`` (seeded, at most
+``contrast_k`` per prompt).
 
 This module only adapts ``textnorm.world.make_benchmark``; it imports the world lazily.
 """
@@ -34,7 +37,7 @@ def _loader(store: dict[str, Any]) -> Callable[[Benchmark, str], Sequence[Any]]:
 
 
 def load_world(
-    categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int
+    categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int, contrast_k: int | None = 16
 ) -> tuple[dict[str, Benchmark], dict[str, Callable[[Benchmark, str], Sequence[Any]]]]:
     """World benchmarks per category and the in-memory image loaders for the score cache."""
     try:
@@ -53,7 +56,14 @@ def load_world(
         prompts = list(_field(made, "prompts", 0))
         images = _field(made, "images", 1)
         labels = np.asarray(_field(made, "labels", 2)).astype(np.int64).reshape(len(prompts), -1)
+        unknown = made.get("unknown") if isinstance(made, dict) else getattr(made, "unknown", None)
+        if unknown is not None:
+            labels = np.where(np.asarray(unknown).reshape(labels.shape), -1, labels)
         contrast = made.get("contrast") if isinstance(made, dict) else getattr(made, "contrast", None)
+        if contrast is None:
+            from textnorm.contrast import contrast as make_contrast
+
+            contrast = list(make_contrast(prompts, k=contrast_k, seed=seed))
         data: dict[str, PromptData] = {}
         store: dict[str, Any] = {}
         for i, p in enumerate(prompts):
@@ -61,6 +71,6 @@ def load_world(
             con = tuple(contrast[i]) if contrast is not None else ()
             data[p] = PromptData(p, con, names, labels[i][:, None])
             store[p] = images[i]
-        benches[cat] = Benchmark("world", f"{cat}-n{n_prompts}x{n_images}-seed{seed}", data)
+        benches[cat] = Benchmark("world", f"{cat}-n{n_prompts}x{n_images}-seed{seed}-k{contrast_k}", data)
         loaders[cat] = _loader(store)
     return benches, loaders
