@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import EXCERPT_TIA2
+
 from textnorm import ParameterError
 from textnorm.cli import main
 
@@ -137,19 +139,27 @@ def test_eval_tia2_counting_with_made_up_images(tia2_root: Path, tmp_path: Path,
 
 def test_eval_cli_argument_errors(tmp_path: Path, factory: types.ModuleType) -> None:
     with pytest.raises(ParameterError, match="--root"):
-        main(["eval", "--scorers", "clip", "--out", str(tmp_path)])
+        main(["eval", "--scorers", "clip", "--out", str(tmp_path), "--folds", "2"])
     with pytest.raises(ParameterError, match="--scorers"):
         main(["eval", "--benchmark", "jsonl", "--root", str(_jsonl_dataset(tmp_path)), "--scorers", "nonesuch",
-              "--out", str(tmp_path)])
+              "--out", str(tmp_path), "--folds", "2"])
     with pytest.raises(ParameterError, match="distinct"):
         main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"),
-              "--scorers", "x@tiny_eval_scorers:make,x@tiny_eval_scorers:make", "--out", str(tmp_path)])
+              "--scorers", "x@tiny_eval_scorers:make,x@tiny_eval_scorers:make", "--out", str(tmp_path),
+              "--folds", "2"])
     with pytest.raises(ParameterError, match="cannot import"):
         main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"),
-              "--scorers", "no_such_module_xyz:make", "--out", str(tmp_path)])
+              "--scorers", "no_such_module_xyz:make", "--out", str(tmp_path), "--folds", "2"])
     with pytest.raises(ParameterError, match="--categories"):
         main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"), "--categories", "zzz",
-              "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path)])
+              "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path), "--folds", "2"])
+    with pytest.raises(ParameterError, match="--folds: expected 2 to 4"):
+        main(["eval", "--benchmark", "jsonl", "--root", str(tmp_path / "labels.jsonl"), "--categories", "counting",
+              "--folds", "5", "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path)])
+    with pytest.raises(ParameterError, match="one sub-folder per category"):
+        main(["eval", "--root", str(EXCERPT_TIA2), "--images", str(tmp_path), "--scorers", "clip",
+              "--out", str(tmp_path)])
+    assert factory.builds == 0  # argument errors surface before any model is loaded
     with pytest.raises(SystemExit):
         main(["eval", "--scorers", "clip", "--out", str(tmp_path), "--scales", "a,b"])
 

@@ -34,7 +34,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--benchmark", choices=("tia2", "jsonl", "world"), default="tia2")
     p.add_argument("--root", type=Path, help="tia2: folder of the JSON files; jsonl: the .jsonl file")
-    p.add_argument("--images", type=Path, help="folder of the images (tia2: flat or one folder per category)")
+    p.add_argument("--images", type=Path,
+                   help="folder of the images (tia2: IMAGES/CATEGORY/image_*.jpg; flat only for one category)")
     p.add_argument("--categories", default=None, help="comma-separated categories (default: all)")
     p.add_argument("--scorers", required=True, help="comma-separated scorer specs (see above)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the report")
@@ -105,7 +106,17 @@ def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
 
         if args.root is None:
             raise ParameterError("--root: expected the folder of the TIA2 JSON files, got none")
-        return {c: load_tia2(args.root, c, args.images, require_images=False) for c in cats or CATEGORIES}, {}
+        cats = cats or list(CATEGORIES)
+        if args.images is not None and len(cats) > 1:
+            # file names repeat across categories (image_0_0_0.jpg is in all three): a flat folder
+            # can hold only one category
+            missing = [c for c in cats if not (args.images / c).is_dir()]
+            if missing:
+                raise ParameterError(
+                    f"--images: expected one sub-folder per category under {args.images} when evaluating "
+                    f"{len(cats)} categories, missing {', '.join(missing)} (or pass --categories with one)"
+                )
+        return {c: load_tia2(args.root, c, args.images, require_images=False) for c in cats}, {}
     if args.benchmark == "jsonl":
         from textnorm.eval.jsonl import load_jsonl
 
@@ -129,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
     benches, loaders = _load_benches(args)
     if not benches:
         raise ParameterError(f"--categories: none of {args.categories!r} is in the benchmark")
+    for cat, bench in benches.items():
+        if not 2 <= args.folds <= len(bench.scored_prompts):
+            raise ParameterError(
+                f"--folds: expected 2 to {len(bench.scored_prompts)} (scored prompts of {cat}), got {args.folds}"
+            )
     specs = [_split_spec(s.strip()) for s in args.scorers.split(",") if s.strip()]
     labels = [label for label, _ in specs]
     if not specs or len(set(labels)) != len(labels):
