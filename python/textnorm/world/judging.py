@@ -6,7 +6,7 @@ into a palette colour and a coverage, keeps pixels at least half covered, finds 
 components per colour, drops specks smaller than `MIN_AREA` (at 64 px; scaled by image area),
 classifies each component's shape by nearest references in a scale-free feature space
 (`textnorm.world._classify`), reads its size from its area (the radius whose shape would have
-that area, against `SIZE_THRESHOLD`) and its position from its centroid, then checks the prompt's
+that area, ``sqrt(area / AREA_FACTOR[shape])``, against `SIZE_THRESHOLD`) and its position from its centroid, then checks the prompt's
 constraints (`textnorm.world.grammar`).
 
 It abstains (`unknown=True`, `aligned=None`) on images it cannot read, instead of guessing:
@@ -37,7 +37,7 @@ MIN_AREA = 12.0
 MAX_SPECKS = 4
 MAX_FOREIGN = 0.02
 MAX_OBJECTS = 12
-MAX_DISTANCE = 0.9
+MAX_DISTANCE = 1.05
 MAX_HALO = 1.5
 BACKGROUND_TOLERANCE = 80.0
 MIN_SIDE = 16
@@ -228,7 +228,7 @@ def _judge_batch(imgs: np.ndarray, finite: np.ndarray, ps: list[Prompt], abstain
         worst = 0.0
         for k in per_image[i]:
             shape = vocab.SHAPES[shape_idx[k]]
-            radius = math.sqrt(comps.filled[k] / AREA_FACTOR[shape] / (h * w))
+            radius = math.sqrt(comps.area[k] / AREA_FACTOR[shape] / (h * w))  # own area, no holes
             worst = max(worst, float(dist[k]))
             found.append(
                 Detected(shape, vocab.COLOURS[comps.colour[k]], size_of(radius), float(comps.x[k]),
