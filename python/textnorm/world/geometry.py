@@ -122,8 +122,10 @@ def signed_distance(shape: str, u: Any, v: Any, *, xp: Any = np) -> Any:
     Raises:
         ParameterError: `shape` is not drawable.
 
-    >>> float(signed_distance("circle", np.array(2.0), np.array(0.0)))
+    >>> round(float(signed_distance("circle", np.array(2.0), np.array(0.0))), 9)
     1.0
+    >>> round(float(signed_distance("square", np.array(0.0), np.array(0.0))), 4)  # -half-side
+    -0.7071
     """
     if shape == "circle":
         return xp.sqrt(u * u + v * v + _EPS) - 1.0

@@ -81,7 +81,7 @@ def sample_prompts(
         unique: no prompt twice (raises when the split has fewer than `n` prompts).
 
     >>> sample_prompts("counting", 2, seed=1)
-    ['four black triangles', 'four green crosses']
+    ['three purple crosses', 'four green stars']
     """
     if category not in vocab.PROMPT_CATEGORIES:
         raise ParameterError(f"category: expected one of {', '.join(vocab.PROMPT_CATEGORIES)}, got {category!r}")
