@@ -44,7 +44,8 @@ def synthetic(n_prompts: int = 12, n_images: int = 20, k: int = 4, seed: int = 0
         labels = rng.random(n_images) < 0.5
         labels[0], labels[1] = True, False
         rows = [[int(v)] * 2 + [int(rng.random() < 0.5)] for v in labels]
-        records[f"prompt {p}"] = ([f"contrast {p}.{j}" for j in range(k)], [f"img{p}_{i}" for i in range(n_images)], rows)
+        names = [f"img{p}_{i}" for i in range(n_images)]
+        records[f"prompt {p}"] = ([f"contrast {p}.{j}" for j in range(k)], names, rows)
         for name, noise in (("a", 0.5), ("b", 1.0)):
             base = rng.normal(size=(n_images, 1)) * 3.0
             seg = base + rng.normal(size=(n_images, k + 1)) * noise

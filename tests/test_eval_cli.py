@@ -120,15 +120,18 @@ def test_eval_tia2_counting_with_made_up_images(tia2_root: Path, tmp_path: Path,
     rng = np.random.default_rng(1)
     for p in prompts:
         for path in bench.images(p):
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "img" / "counting" / path.name)
+            pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "img" / "counting" / path.name)
     argv = ["eval", "--root", str(tia2_root), "--images", str(tmp_path / "img"), "--categories", "counting",
             "--scorers", "tiny_eval_scorers:make", "--out", str(tmp_path / "out"), "--folds", "2",
             "--bootstrap", "20", "--no-plots", "--no-progress"]
-    with pytest.raises(ParameterError, match=rf"{50 * (len(bench.scored_prompts) - 4)} of .* images of tia2/counting are missing under"):
+    absent = 50 * (len(bench.scored_prompts) - 4)
+    with pytest.raises(ParameterError, match=rf"{absent} of .* images of tia2/counting are missing under"):
         main(argv)
     for p in bench.scored_prompts[4:]:
         for path in bench.images(p):
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "img" / "counting" / path.name)
+            pixels = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "img" / "counting" / path.name)
     assert main(argv) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     cat = report["categories"]["counting"]

@@ -187,7 +187,8 @@ class Benchmark:
 
     def subset(self, prompts: Sequence[str]) -> Benchmark:
         """A benchmark with only ``prompts`` (in the given order)."""
-        return Benchmark(self.name, self.category, {p: self._get(p) for p in prompts}, self.images_dir, self.label_missing)
+        data = {p: self._get(p) for p in prompts}
+        return Benchmark(self.name, self.category, data, self.images_dir, self.label_missing)
 
 
 def from_records(

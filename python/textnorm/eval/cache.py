@@ -9,8 +9,9 @@ model. Layout of a cache folder::
 
 ``key`` = SHA-256 of the scorer id, benchmark name, category and the benchmark fingerprint
 (prompts, contrastive sets, image names; not the pixels, so cached scores serve without the
-images; recompute after replacing images under the same names). Requirement on scorers: a string attribute ``id`` (else ``name``) that
-changes whenever the weights or the preprocessing change; a scorer without one cannot be cached.
+images; recompute after replacing images under the same names). Requirement on scorers: a
+string attribute ``id`` (else ``name``) that changes whenever the weights or the preprocessing
+change; a scorer without one cannot be cached.
 Files are written to a temporary name and renamed, so an interrupted run leaves no broken entry.
 """
 

@@ -69,7 +69,8 @@ def default_systems(
         out.append(System(f"{s}+textnorm", "textnorm", (s,), tuple({"scale": x, "mode": mode} for x in scales)))
     if len(scorers) >= 2:
         grid: list[dict[str, Any]] = [{"method": "mean", "scale": x, "lam": 0.0, "mode": mode} for x in scales]
-        grid += [{"method": "ur", "scale": x, "lam": lam, "mode": mode} for x, lam in itertools.product(scales, lambdas)]
+        grid += [{"method": "ur", "scale": x, "lam": lam, "mode": mode}
+                 for x, lam in itertools.product(scales, lambdas)]
         out.append(System("textnorm-ensemble", "ensemble", tuple(scorers), tuple(grid)))
     return out
 

@@ -73,7 +73,8 @@ def load_jsonl(
             if not isinstance(labels, list) or not all(v in (-1, 0, 1) and not isinstance(v, bool) for v in labels):
                 raise ParameterError(f"path: {where}: labels must be a list of -1/0/1, got {labels!r}")
             contrast = row.get("contrast")
-            if contrast is not None and (not isinstance(contrast, list) or not all(isinstance(c, str) for c in contrast)):
+            bad_contrast = not isinstance(contrast, list) or not all(isinstance(c, str) for c in contrast)
+            if contrast is not None and bad_contrast:
                 raise LayoutError(f"path: {where}: contrast must be a list of strings, got {contrast!r}")
             prompts = cats.setdefault(str(row.get("category", "default")), {})
             old_contrast, images, rows = prompts.setdefault(prompt, (contrast, [], []))

@@ -116,7 +116,10 @@ def _auroc(ranks: NDArray[np.float64], y: NDArray[np.bool_]) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def _grouped_precision(s: NDArray[np.float64], y: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+_Groups = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+def _grouped_precision(s: NDArray[np.float64], y: NDArray[np.bool_]) -> _Groups:
     """Per distinct score (descending): items at or above it, positives at or above it, positives in it."""
     if s.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
@@ -162,7 +165,7 @@ def ap_at_k(scores: ArrayLike, labels: ArrayLike, k: int) -> float:
     return _ap(_grouped_precision(s, y), int(k))
 
 
-def _ap(groups: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]], k: int) -> float:
+def _ap(groups: _Groups, k: int) -> float:
     cum_items, cum_pos, pos_in_group = groups
     # Groups kept: every group that starts before rank K.
     starts = np.concatenate(([0.0], cum_items[:-1]))
@@ -239,7 +242,9 @@ def _kendall(s: NDArray[np.float64], t: NDArray[np.float64]) -> float:
     return math.nan if den == 0.0 else float(np.clip(np.sum(ds * dt) / den, -1.0, 1.0))
 
 
-def _pair_signs(scores: NDArray[np.float64], targets: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _pair_signs(
+    scores: NDArray[np.float64], targets: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     i, j = np.triu_indices(scores.size, 1)
     return scores[i] - scores[j], np.sign(targets[i] - targets[j])
 

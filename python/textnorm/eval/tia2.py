@@ -93,7 +93,9 @@ def load_tia2(
         except (KeyError, TypeError, ValueError) as exc:
             raise LayoutError(f"root: annotation {name!r} of {category} lacks caption/human_labels") from exc
         if caption not in prompt_sets:
-            raise LayoutError(f"root: annotation {name!r} has caption {caption!r}, absent from the {category} prompt set")
+            raise LayoutError(
+                f"root: annotation {name!r} has caption {caption!r}, absent from the {category} prompt set"
+            )
         images, rows = per_prompt.setdefault(caption, ([], []))
         images.append(str(entry.get("image", name)))
         rows.append(labels)
