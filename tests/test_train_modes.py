@@ -250,3 +250,31 @@ def test_ddpo_with_textnorm_reward_over_tiny_scorer(tiny_model: Any, tmp_path: P
     rec = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x][0]
     assert 0.0 < rec["reward_mean"] < 1.0  # a confidence among 3 prompts
     assert res.step == 1
+
+
+def test_sigterm_checkpoints_at_the_step_boundary_and_resumes(tiny_model: Any, tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    import signal
+
+    from textnorm.train.checkpoint import StopRequested
+    from textnorm.train.model import StableDiffusionModel
+    from textnorm.train.runner import train
+
+    calls = []
+
+    def terminating(images: torch.Tensor, prompts: list[str], meta: list[dict[str, Any]]) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would, mid-step
+        return brightness_reward(images, prompts, meta)
+
+    cfg = small_config(tmp_path, "ddpo", "unused", prompts={"eval_fraction": 0.0},
+                       run={"steps": 3, "checkpoint_every": 10}, ddpo={"async_reward": False})
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StopRequested, match="step 1"):
+        train(cfg, reward_fn=terminating, model=tiny_model)
+    assert signal.getsignal(signal.SIGTERM) == previous  # handler restored
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step-00000001.safetensors"]
+    cfg.resume = True
+    res = train(cfg, reward_fn=brightness_reward, model=StableDiffusionModel.from_pretrained(str(tiny_model_dir)))
+    assert res.step == 3 and len(calls) == 1

@@ -32,6 +32,9 @@ _LAZY: dict[str, str] = {
     "HPSv2Scorer": "textnorm.scorers",
     "ImageRewardScorer": "textnorm.scorers",
     "PickScoreScorer": "textnorm.scorers",
+    "TrainConfig": "textnorm.train.config",
+    "T2IModel": "textnorm.train.model",
+    "StableDiffusionModel": "textnorm.train.model",
 }
 
 

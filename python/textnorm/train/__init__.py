@@ -1,8 +1,36 @@
 """Fine-tuning text-to-image diffusion models against a reward: best-of-n, reward-weighted SFT,
 DDPO and DRaFT-K, on diffusers + peft + accelerate.
 
-The trainers see the generator only through :class:`textnorm.train.model.T2IModel` and the reward
-only as a callable ``(images, prompts, metadata) -> (rewards, info)``; this package never imports
-textnorm's scorers or reward modules. Modules import torch: import them explicitly, e.g.
-``from textnorm.train.runner import train``.
+The trainers see the generator only through :class:`T2IModel` and the reward only as a callable
+``(images, prompts, metadata) -> (rewards, info)``; this package never imports textnorm's scorers
+or reward modules. Names are resolved on first use (importing this package does not import torch)::
+
+    from textnorm.train import StableDiffusionModel, load_config, train
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "train": "textnorm.train.runner",
+    "TrainResult": "textnorm.train.runner",
+    "load_model": "textnorm.train.runner",
+    "TrainConfig": "textnorm.train.config",
+    "load_config": "textnorm.train.config",
+    "T2IModel": "textnorm.train.model",
+    "StableDiffusionModel": "textnorm.train.model",
+    "PerPromptStatTracker": "textnorm.train.stat_tracker",
+    "tiny_pipeline": "textnorm.train.tiny",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'textnorm.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_LAZY)
