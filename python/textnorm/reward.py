@@ -199,7 +199,7 @@ class TextNormReward:
         hit_rate = _hit_rate(before, _hits_misses(self.scorers))
         values = [v.to(device) for v, _ in scored]
         offsets = scored[0][1].to(device)
-        opts = {"offsets": offsets, "scale": self.scale, "mode": self.mode}
+        opts: dict[str, Any] = {"offsets": offsets, "scale": self.scale, "mode": self.mode}
         confidences = [textnorm.confidence(v, **opts) for v in values]
         if len(values) == 1:
             rewards = confidences[0]

@@ -181,7 +181,7 @@ def _image_reward_model() -> nn.Module:
     model.blip.text_encoder = _CrossTextEncoder(len(TINY_WORDS), 32)
     model.blip.tokenizer = tiny_bert_tokenizer()
     model.mlp = nn.Sequential(nn.Linear(32, 16), nn.GELU(), nn.Linear(16, 1))
-    model.mean, model.std = 0.17, 1.03
+    model.mean, model.std = 0.17, 1.03  # type: ignore[assignment]
     return model
 
 

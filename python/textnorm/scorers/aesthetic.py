@@ -74,7 +74,8 @@ class AestheticScorer(Scorer):
         path = hub_file(cls.__name__, head, filename)
 
         def load() -> nn.Module:
-            module = aesthetic_head(clip.model.visual.output_dim if hasattr(clip.model, "visual") else 768)
+            visual: Any = getattr(clip.model, "visual", None)
+            module = aesthetic_head(int(visual.output_dim) if visual is not None else 768)
             module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return module
 

@@ -258,7 +258,7 @@ class Scorer:
         self._cache.clear()
 
 
-def freeze(model: torch.nn.Module) -> torch.nn.Module:
+def freeze(model: Any) -> Any:
     """Eval mode and no parameter gradients: reward models are frozen in fine-tuning."""
     model.eval()
     model.requires_grad_(False)

@@ -52,7 +52,7 @@ class BLIP2Scorer(Scorer):
     """
 
     def __init__(
-        self, model: torch.nn.Module, tokenizer: Any, *, id: str, preprocess: ImagePreprocess,
+        self, model: Any, tokenizer: Any, *, id: str, preprocess: ImagePreprocess,
         logit_scale: float = 1.0, max_batch_size: int = 64, cache_size: int = 4096,
     ) -> None:
         device, dtype = model_device_dtype(model.vision_model)
@@ -60,7 +60,7 @@ class BLIP2Scorer(Scorer):
             id=id, preprocess=preprocess, device=device, dtype=dtype,
             max_batch_size=max_batch_size, cache_size=cache_size,
         )
-        self.model = freeze(model)
+        self.model: Any = freeze(model)
         self.tokenizer = tokenizer
         self.logit_scale = float(logit_scale)
         qformer = model.config.qformer_config
@@ -107,9 +107,10 @@ class BLIP2Scorer(Scorer):
 
         label = f"{cls.__name__}({name})"
         source = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
-        model = call_loader(
+        model: Any = call_loader(
             label, source, lambda: Blip2ForImageTextRetrieval.from_pretrained(source, dtype=dtype or torch.float32)
-        ).to(device)
+        )
+        model = model.to(device)
         proc = processor or source
         if tokenizer is None:
             tokenizer = call_loader(label, proc, lambda: AutoTokenizer.from_pretrained(proc))

@@ -87,11 +87,11 @@ class CLIPScorer(Scorer):
             id=id, preprocess=preprocess, device=device, dtype=dtype,
             max_batch_size=max_batch_size, cache_size=cache_size,
         )
-        self.model = freeze(model)
+        self.model: Any = freeze(model)
         self.tokenizer = tokenizer
         self.backend = backend
         if logit_scale is None:
-            logit_scale = float(model.logit_scale.detach().float().exp())
+            logit_scale = float(self.model.logit_scale.detach().float().exp())
         self.logit_scale = float(logit_scale)
 
     # ---- constructors ----------------------------------------------------------------
@@ -195,17 +195,18 @@ class CLIPScorer(Scorer):
             source = pretrained or name
             if pretrained is not None and looks_like_path(pretrained):
                 source = str(Path(pretrained).expanduser().resolve())
-            model = call_loader(label, source, lambda: open_clip.create_model(
+            built = call_loader(label, source, lambda: open_clip.create_model(
                 name, pretrained=source if pretrained else None, device=device,
                 precision=_PRECISION[dtype], require_pretrained=True,
             ))
             tok = tokenizer or call_loader(label, name, lambda: open_clip.get_tokenizer(name))
-            return cls.from_open_clip(model, tok, id=f"open_clip:{name}:{source}", **kwargs)
+            return cls.from_open_clip(built, tok, id=f"open_clip:{name}:{source}", **kwargs)
 
         from transformers import AutoTokenizer, CLIPModel
 
         source = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
-        model = call_loader(label, source, lambda: CLIPModel.from_pretrained(source, dtype=dtype)).to(device)
+        model: Any = call_loader(label, source, lambda: CLIPModel.from_pretrained(source, dtype=dtype))
+        model = model.to(device)
         proc = processor or source
         if tokenizer is None:
             tokenizer = call_loader(label, proc, lambda: AutoTokenizer.from_pretrained(proc))

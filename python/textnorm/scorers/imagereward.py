@@ -53,7 +53,7 @@ class ImageRewardScorer(Scorer):
         else:
             freeze(model.blip)
             freeze(model.mlp)
-        self.model = model
+        self.model: Any = model
 
     @classmethod
     def from_model(cls, model: Any, *, id: str | None = None, **kwargs: Any) -> ImageRewardScorer:
