@@ -116,7 +116,7 @@ def _judge(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from textnorm._core import TextnormError
-    from textnorm.world import judge
+    from textnorm.world.judging import judge
 
     files: list[Path] = list(args.images)
     prompts: list[str] = []

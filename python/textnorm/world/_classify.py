@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
+from scipy import ndimage  # type: ignore[import-untyped]
+from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
 from textnorm.world import geometry, vocab
 from textnorm.world._segment import N_FEATURES, RESIDUAL, components, unmix
@@ -59,7 +59,7 @@ def _calibration_images(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
             x, y = rng.uniform(0.3, 0.7, size=2)
             colour = vocab.COLOURS[k % len(vocab.COLOURS)]
             obj = WorldObject(shape, colour, "small", float(x), float(y), r, vocab.PALETTE[colour])
-            img = render_scene(Scene((obj,))).astype(np.float32)
+            img: np.ndarray = render_scene(Scene((obj,))).astype(np.float32)
             variant = k % 6 if k % 6 < 4 else 0  # half clean, half blurred and/or noisy
             if variant == 1:
                 img = ndimage.gaussian_filter(img, sigma=(rng.uniform(0.4, 1.0),) * 2 + (0,))
@@ -90,7 +90,7 @@ def build() -> tuple[np.ndarray, np.ndarray]:
 @lru_cache(maxsize=1)
 def reference() -> Reference:
     """The reference feature set (from the stored file when current, else built)."""
-    feats = None
+    feats: np.ndarray | None = None
     if _FILE.exists():
         with np.load(_FILE) as z:
             if str(z["key"]) == _key():

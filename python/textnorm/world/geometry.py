@@ -93,8 +93,8 @@ AREA_FACTOR["ring"] = math.pi * (1 - RING_INNER**2)
 
 
 def _polygon(u: Any, v: Any, pts: tuple[tuple[float, float], ...], xp: Any) -> Any:
-    d2 = None
-    inside = None
+    d2: Any = None
+    inside: Any = None
     for k in range(len(pts)):
         (x1, y1), (x2, y2) = pts[k], pts[(k + 1) % len(pts)]
         ex, ey = x2 - x1, y2 - y1

@@ -130,11 +130,16 @@ class Prompt:
 class Observed(Protocol):
     """What the checker needs to know of one object (a scene's or a detected one)."""
 
-    shape: str
-    colour: str
-    size: str
-    x: float
-    y: float
+    @property
+    def shape(self) -> str: ...
+    @property
+    def colour(self) -> str: ...
+    @property
+    def size(self) -> str: ...
+    @property
+    def x(self) -> float: ...
+    @property
+    def y(self) -> float: ...
 
 
 def _relation_holds(a: Observed, b: Observed, relation: str) -> bool:

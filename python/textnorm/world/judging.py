@@ -190,7 +190,7 @@ def judge(images: Any, prompts: Any, *, abstain: bool = True, batch_size: int = 
 
 
 def _judge_batch(imgs: np.ndarray, finite: np.ndarray, ps: list[Prompt], abstain: bool) -> list[JudgeResult]:
-    from scipy import ndimage
+    from scipy import ndimage  # type: ignore[import-untyped]
 
     from textnorm.world._classify import classify
     from textnorm.world._segment import components, unmix

@@ -77,7 +77,7 @@ def _seeds(seed: int | Sequence[int], n: int) -> list[int]:
         if seed < 0:
             raise ParameterError(f"seed: expected a non-negative int, got {seed}")
         return [int(seed) + i for i in range(n)]
-    seeds = list(seed)
+    seeds = list(seed) if not isinstance(seed, (int, np.integer)) else []
     if len(seeds) != n or any(not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
         raise ParameterError(f"seed: expected an int or {n} non-negative ints (one per prompt), got {seed!r}")
     return [int(s) for s in seeds]
