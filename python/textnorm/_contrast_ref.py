@@ -24,6 +24,9 @@ from textnorm._contrast_lexicon_ref import (
 RULES = ("drop", "count", "hybrid", "object", "color", "attribute", "binding", "relation", "swap")
 MAX_UNKNOWN_MODIFIERS = 3
 MAX_JOINT_COUNTS = 4096
+MAX_UNITS = 12
+MAX_NPS = 16
+MAX_ATTRIBUTE_WORDS = 64
 OTHER_DETERMINERS = frozenset(
     "the this that these those some several many few my your his her its our their every each "
     "no another".split()
@@ -130,7 +133,7 @@ def parse(text: str, lex: RefLexicon) -> Parsed:
         units: list[tuple[int, int, tuple[int, bool] | None]] = []
         k, unknown, seen_noun = j, 0, False
         while k < len(toks):
-            if k > j and not _space_gap(text, toks[k - 1], toks[k]):
+            if len(units) >= MAX_UNITS or (k > j and not _space_gap(text, toks[k - 1], toks[k])):
                 break
             found = noun_at(k)
             if found:
@@ -161,7 +164,7 @@ def parse(text: str, lex: RefLexicon) -> Parsed:
 
     nps: list[Np] = []
     i = 0
-    while i < len(toks):
+    while i < len(toks) and len(nps) < MAX_NPS:
         w = toks[i].lower
         count = _count_of(w)
         if (count or w in OTHER_DETERMINERS) and i + 1 < len(toks) and _space_gap(text, toks[i], toks[i + 1]):
@@ -354,6 +357,7 @@ class _Rules:
             if not inside and t.lower in lex.attrs:
                 occ.append((t.start, t.end, *lex.attrs[t.lower], None))
         occ.sort(key=lambda o: o[0])
+        del occ[MAX_ATTRIBUTE_WORDS:]
         out = []
         for s, e, kind, g, at in occ:
             if kind not in kinds:

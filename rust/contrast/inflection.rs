@@ -146,17 +146,25 @@ const A_PREFIXES: &[&str] = &[
 /// Beginnings spelled with a consonant but said with a vowel sound.
 const AN_PREFIXES: &[&str] = &["hour", "honest", "honor", "honour", "heir"];
 
+fn starts_with_ci(w: &str, prefix: &str) -> bool {
+    w.len() >= prefix.len() && w.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
 /// "a" or "an" before `next` (the word that follows the article).
 pub fn article(next: &str) -> &'static str {
-    let w = next.to_ascii_lowercase();
-    if AN_PREFIXES.iter().any(|p| w.starts_with(p)) {
+    // Only words starting with a vowel or "h" can differ from the first-letter rule.
+    match next.as_bytes().first().map(u8::to_ascii_lowercase) {
+        Some(b'a' | b'e' | b'i' | b'o' | b'u' | b'h') => {}
+        _ => return "a",
+    }
+    if AN_PREFIXES.iter().any(|p| starts_with_ci(next, p)) {
         return "an";
     }
-    if A_PREFIXES.iter().any(|p| w.starts_with(p)) {
+    if A_PREFIXES.iter().any(|p| starts_with_ci(next, p)) {
         return "a";
     }
-    match w.as_bytes().first() {
-        Some(c) if is_vowel(*c) => "an",
+    match next.as_bytes().first() {
+        Some(c) if is_vowel(c.to_ascii_lowercase()) => "an",
         _ => "a",
     }
 }
@@ -165,27 +173,36 @@ pub fn article(next: &str) -> &'static str {
 /// the replacement; a lower-case original lower-cases a capitalised (not all-caps) one; an
 /// all-caps original of two or more letters upper-cases the whole replacement.
 pub fn transfer_case(orig: &str, new: &str) -> String {
-    let letters: Vec<u8> = orig.bytes().filter(|c| c.is_ascii_alphabetic()).collect();
-    if letters.len() >= 2 && letters.iter().all(|c| c.is_ascii_uppercase()) {
-        return new.to_ascii_uppercase();
-    }
-    let (o, nb) = match (orig.as_bytes().first(), new.as_bytes().first()) {
-        (Some(o), Some(n)) => (*o, *n),
-        _ => return new.to_string(),
-    };
     let mut out = new.to_string();
-    if o.is_ascii_uppercase() && nb.is_ascii_lowercase() {
-        out[..1].make_ascii_uppercase();
-    } else if o.is_ascii_lowercase() && nb.is_ascii_uppercase() {
-        let second_upper = new
-            .as_bytes()
-            .get(1)
-            .is_some_and(|c| c.is_ascii_uppercase());
-        if !second_upper {
-            out[..1].make_ascii_lowercase();
+    case_in_place(orig, &mut out);
+    out
+}
+
+/// [`transfer_case`] in place on `s`.
+pub fn case_in_place(orig: &str, s: &mut str) {
+    let mut letters = 0usize;
+    let mut all_upper = true;
+    for c in orig.bytes().filter(u8::is_ascii_alphabetic) {
+        letters += 1;
+        if c.is_ascii_lowercase() {
+            all_upper = false;
+            break;
         }
     }
-    out
+    if letters >= 2 && all_upper {
+        s.make_ascii_uppercase();
+        return;
+    }
+    if let (Some(&o), Some(&n)) = (orig.as_bytes().first(), s.as_bytes().first()) {
+        if o.is_ascii_uppercase() && n.is_ascii_lowercase() {
+            s[..1].make_ascii_uppercase();
+        } else if o.is_ascii_lowercase() && n.is_ascii_uppercase() {
+            let second_upper = s.as_bytes().get(1).is_some_and(|c| c.is_ascii_uppercase());
+            if !second_upper {
+                s[..1].make_ascii_lowercase();
+            }
+        }
+    }
 }
 
 #[cfg(test)]

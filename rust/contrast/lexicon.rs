@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::HashMap;
 
+use super::hash::{FxHashMap, FxHashSet};
+
 use super::inflection::plural;
 
 /// The JSON text of the default lexicon.
@@ -103,18 +105,18 @@ pub struct Lexicon {
     /// Nouns of each category, in lexicon order.
     pub by_category: Vec<Vec<usize>>,
     /// Lowercase surface form ("teddy bears") -> (noun, is plural).
-    pub forms: HashMap<String, (usize, bool)>,
+    pub forms: FxHashMap<String, (usize, bool)>,
     /// Most words in a noun form.
     pub max_noun_words: usize,
     /// Lowercase word -> (kind, group).
-    pub attrs: HashMap<String, (Kind, usize)>,
+    pub attrs: FxHashMap<String, (Kind, usize)>,
     /// Canonical word of each group, per kind.
     pub groups: [Vec<String>; 4],
     /// Lowercase phrase -> (opposite, symmetric).
-    pub relations: HashMap<String, (String, bool)>,
+    pub relations: FxHashMap<String, (String, bool)>,
     pub max_relation_words: usize,
     /// Every word of a relation phrase (such words never modify a noun).
-    pub relation_words: std::collections::HashSet<String>,
+    pub relation_words: FxHashSet<String>,
 }
 
 fn norm_phrase(s: &str) -> String {
@@ -286,8 +288,8 @@ mod tests {
         assert!(lex.nouns.len() >= 150);
         assert!(lex.groups[Kind::Color as usize].len() >= 15);
         assert_eq!(lex.forms["mice"], (lex.forms["mouse"].0, true));
-        assert_eq!(lex.forms["deer"].1, false);
-        assert_eq!(lex.forms["teddy bears"].1, true);
+        assert!(!lex.forms["deer"].1);
+        assert!(lex.forms["teddy bears"].1);
         assert_eq!(lex.relations["left of"].0, "right of");
         assert!(lex.relations["next to"].1);
         assert_eq!(lex.attrs["grey"], lex.attrs["gray"]);

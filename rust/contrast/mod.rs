@@ -14,6 +14,7 @@
 //! `textnorm._contrast_ref` is a pure-Python implementation of the same rules; the tests
 //! compare the two on random prompts.
 
+pub mod hash;
 pub mod inflection;
 pub mod lexicon;
 pub mod parse;
@@ -22,9 +23,9 @@ pub mod rules;
 pub mod sampling;
 
 use crate::error::{Error, Result};
+use hash::{dedup_hash, same_key, FxHashMap};
 use lexicon::Kind;
 pub use lexicon::Lexicon;
-use std::collections::HashSet;
 
 /// The rules, in their default order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,8 +115,10 @@ pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex
         p: &parsed,
         lex,
     };
-    let mut seen: HashSet<String> = HashSet::new();
-    seen.insert(sampling::dedup_key(text));
+    // Duplicate detection by key hash, confirmed exactly (index usize::MAX is the target).
+    let mut seen: FxHashMap<u64, usize> =
+        FxHashMap::with_capacity_and_hasher(64, Default::default());
+    seen.insert(dedup_hash(text), usize::MAX);
     let mut set: Set = Vec::new();
     let mut buf = Vec::new();
     for &rule in rules {
@@ -134,7 +137,25 @@ pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex
             Rule::Swap => rules::swap(&inp, &mut buf),
         }
         for cand in buf.drain(..) {
-            if seen.insert(sampling::dedup_key(&cand)) {
+            let h = dedup_hash(&cand);
+            let fresh = match seen.get(&h) {
+                None => {
+                    seen.insert(h, set.len());
+                    true
+                }
+                Some(&i) => {
+                    let first = if i == usize::MAX {
+                        text
+                    } else {
+                        set[i].0.as_str()
+                    };
+                    // A hash collision of different keys: decide by an exact scan.
+                    !same_key(first, &cand)
+                        && !same_key(text, &cand)
+                        && !set.iter().any(|(s, _)| same_key(s, &cand))
+                }
+            };
+            if fresh {
                 set.push((cand, rule));
             }
         }

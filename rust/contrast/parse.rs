@@ -5,7 +5,9 @@
 //! A noun phrase is `[determiner] modifier* noun`, its words separated by spaces or tabs:
 //! the noun is the last lexicon noun of the run (so "an orange cat" has head "cat" and
 //! colour "orange"); with a determiner, up to three unknown modifiers ("a very cute dog")
-//! may precede the first noun. A relation is a lexicon phrase alone between two adjacent
+//! may precede the first noun. A phrase has at most `MAX_UNITS` words or nouns and only the
+//! first `MAX_NPS` phrases are kept, so work and output stay bounded on very long prompts.
+//! A relation is a lexicon phrase alone between two adjacent
 //! noun phrases ("a cat to the left of a dog"). Offsets are byte offsets into the prompt.
 
 use super::inflection::{number_word_value, NUMBER_WORDS};
@@ -13,6 +15,10 @@ use super::lexicon::{Kind, Lexicon};
 
 /// Most unknown words a determiner may be separated from its noun by.
 pub const MAX_UNKNOWN_MODIFIERS: usize = 3;
+/// Most words-or-nouns in one phrase (bounds the parser's work on long attribute runs).
+pub const MAX_UNITS: usize = 12;
+/// Noun phrases the rules see (the first ones); bounds the candidates of long prompts.
+pub const MAX_NPS: usize = 16;
 /// Largest digit count read as a count (6 digits).
 pub const MAX_DIGIT_COUNT: u32 = 999_999;
 
@@ -185,6 +191,9 @@ fn count_of(word: &str) -> Option<Count> {
     }
 }
 
+/// (first word, end word, Some((noun, plural)) for a noun).
+type Unit = (usize, usize, Option<(usize, bool)>);
+
 struct Ctx<'a> {
     text: &'a str,
     toks: &'a [Tok],
@@ -225,10 +234,12 @@ impl Ctx<'_> {
     /// Parses `modifier* noun` from word `j`: (mods, head, index after the head).
     fn phrase_at(&self, j: usize, allow_unknown: bool) -> Option<(Vec<Mod>, Head, usize)> {
         // Units: (first word, end word, noun?).
-        let mut units: Vec<(usize, usize, Option<(usize, bool)>)> = Vec::new();
+        let mut units: Vec<Unit> = Vec::new();
         let (mut k, mut unknown, mut seen_noun) = (j, 0, false);
         while k < self.toks.len() {
-            if k > j && !space_gap(self.text, &self.toks[k - 1], &self.toks[k]) {
+            if units.len() >= MAX_UNITS
+                || (k > j && !space_gap(self.text, &self.toks[k - 1], &self.toks[k]))
+            {
                 break;
             }
             if let Some((m, noun, plural)) = self.noun_at(k) {
@@ -287,7 +298,7 @@ pub fn parse(text: &str, lex: &Lexicon) -> Parsed {
     };
     let mut nps: Vec<Np> = Vec::new();
     let mut i = 0;
-    while i < toks.len() {
+    while i < toks.len() && nps.len() < MAX_NPS {
         let w = toks[i].lower.as_str();
         let count = count_of(w);
         let is_det = count.is_some() || OTHER_DETERMINERS.contains(&w);

@@ -2,78 +2,107 @@
 //! article and the noun's number agreeing), and span edits applied to the original text so
 //! everything a rule does not touch (case, punctuation, spacing) is kept.
 
-use super::inflection::{article, transfer_case, NUMBER_WORDS};
+use super::inflection::{article, case_in_place, NUMBER_WORDS};
 use super::lexicon::Lexicon;
 use super::parse::{Np, Style};
+use std::borrow::Cow;
 
 /// A replacement of `text[start..end]`.
 pub type Edit = (usize, usize, String);
 
 /// What a rule changes in one noun phrase.
 #[derive(Default)]
-pub struct NpChange {
+pub struct NpChange<'a> {
     pub count: Option<u32>,
     pub noun: Option<usize>,
     /// The full new modifier list (their texts), when modifiers change.
-    pub mods: Option<Vec<String>>,
+    pub mods: Option<Vec<&'a str>>,
 }
 
 /// The written form of count `n` in `style`; `next` is the word after it (for a/an).
-pub fn count_text(n: u32, style: Style, next: &str) -> String {
+pub fn count_text(n: u32, style: Style, next: &str) -> Cow<'static, str> {
     match (style, n) {
-        (Style::Digit, _) => n.to_string(),
-        (Style::One, 1) => "one".to_string(),
-        (_, 1) => article(next).to_string(),
-        (_, n) if (n as usize) < NUMBER_WORDS.len() => NUMBER_WORDS[n as usize].to_string(),
-        _ => n.to_string(),
+        (Style::Digit, _) => Cow::Owned(n.to_string()),
+        (Style::One, 1) => Cow::Borrowed("one"),
+        (_, 1) => Cow::Borrowed(article(next)),
+        (_, n) if (n as usize) < NUMBER_WORDS.len() => Cow::Borrowed(NUMBER_WORDS[n as usize]),
+        _ => Cow::Owned(n.to_string()),
     }
 }
 
-/// The text of `np` after `change`.
-pub fn render_np(text: &str, np: &Np, lex: &Lexicon, change: &NpChange) -> String {
+/// Appends the text of `np` after `change` to `out`.
+pub fn render_np_into(out: &mut String, text: &str, np: &Np, lex: &Lexicon, change: &NpChange) {
     let orig_head = &text[np.head.start..np.head.end];
     let plural = match change.count {
         Some(c) => c != 1,
         None => np.head.plural,
     };
-    let head = if change.noun.is_some() || change.count.is_some() {
+    // The head's text, and whether it takes the original head's case.
+    let (head, recase): (&str, bool) = if change.noun.is_some() || change.count.is_some() {
         let noun = &lex.nouns[change.noun.unwrap_or(np.head.noun)];
         let form = if plural { &noun.plural } else { &noun.singular };
         if change.noun.is_none() && form.eq_ignore_ascii_case(orig_head) {
-            orig_head.to_string()
+            (orig_head, false)
         } else {
-            transfer_case(orig_head, form)
+            (form.as_str(), true)
         }
     } else {
-        orig_head.to_string()
+        (orig_head, false)
     };
-    let mods: Vec<String> = match &change.mods {
-        Some(m) => m.clone(),
-        None => np
-            .mods
-            .iter()
-            .map(|m| text[m.start..m.end].to_string())
-            .collect(),
+    let first_mod: Option<&str> = match &change.mods {
+        Some(m) => m.first().copied(),
+        None => np.mods.first().map(|m| &text[m.start..m.end]),
     };
-    let mut parts: Vec<String> = Vec::with_capacity(mods.len() + 2);
+    let np_start = out.len();
     if let Some(det) = &np.det {
         let orig_det = &text[det.start..det.end];
-        let next = mods.first().unwrap_or(&head);
+        let next = first_mod.unwrap_or(head);
         let next_word = next.split(' ').next().unwrap_or("");
-        let det_text = match (det.count, change.count) {
-            (Some(c), Some(n)) if n != c.n => {
-                transfer_case(orig_det, &count_text(n, c.style, next_word))
-            }
-            (Some(c), _) if c.style == Style::Article => {
-                transfer_case(orig_det, article(next_word))
-            }
-            _ => orig_det.to_string(),
-        };
-        parts.push(det_text);
+        let start = out.len();
+        match (det.count, change.count) {
+            (Some(c), Some(n)) if n != c.n => out.push_str(&count_text(n, c.style, next_word)),
+            (Some(c), _) if c.style == Style::Article => out.push_str(article(next_word)),
+            _ => out.push_str(orig_det),
+        }
+        case_in_place(orig_det, &mut out[start..]);
+        out.push(' ');
     }
-    parts.extend(mods);
-    parts.push(head);
-    transfer_case(&text[np.start..np.end], &parts.join(" "))
+    match &change.mods {
+        Some(m) => m.iter().for_each(|x| {
+            out.push_str(x);
+            out.push(' ');
+        }),
+        None => np.mods.iter().for_each(|m| {
+            out.push_str(&text[m.start..m.end]);
+            out.push(' ');
+        }),
+    }
+    let start = out.len();
+    out.push_str(head);
+    if recase {
+        case_in_place(orig_head, &mut out[start..]);
+    }
+    case_in_place(&text[np.start..np.end], &mut out[np_start..]);
+}
+
+/// The text of `np` after `change`.
+pub fn render_np(text: &str, np: &Np, lex: &Lexicon, change: &NpChange) -> String {
+    let mut out = String::with_capacity(np.end - np.start + 24);
+    render_np_into(&mut out, text, np, lex, change);
+    out
+}
+
+/// `text` with noun phrases re-rendered (`changes` in text order, non-overlapping).
+pub fn apply_nps(text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) -> String {
+    let mut out = String::with_capacity(text.len() + 24);
+    let mut pos = 0;
+    for (np, change) in changes {
+        out.push_str(&text[pos..np.start]);
+        render_np_into(&mut out, text, np, lex, change);
+        pos = np.end;
+    }
+    out.push_str(&text[pos..]);
+    out
 }
 
 /// `text` with `edits` (non-overlapping, any order) applied.
@@ -90,11 +119,6 @@ pub fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     out
 }
 
-/// `text` with `np` replaced by its rendering after `change`.
-pub fn edit_np(text: &str, np: &Np, lex: &Lexicon, change: &NpChange) -> Edit {
-    (np.start, np.end, render_np(text, np, lex, change))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,28 +130,22 @@ mod tests {
         let text = "A realistic photo of two mice";
         let p = parse(text, &lex);
         let np = &p.nps[0];
-        let one = edit_np(
-            text,
-            np,
-            &lex,
-            &NpChange {
-                count: Some(1),
-                ..Default::default()
-            },
+        let one = NpChange {
+            count: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            apply_nps(text, &lex, &[(np, one)]),
+            "A realistic photo of a mouse"
         );
-        assert_eq!(apply(text, vec![one]), "A realistic photo of a mouse");
         let text = "An apple";
         let p = parse(text, &lex);
-        let two = edit_np(
-            text,
-            &p.nps[0],
-            &lex,
-            &NpChange {
-                count: Some(2),
-                ..Default::default()
-            },
-        );
-        assert_eq!(apply(text, vec![two]), "Two apples");
+        let two = NpChange {
+            count: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(apply_nps(text, &lex, &[(&p.nps[0], two)]), "Two apples");
+        assert_eq!(apply(text, vec![(0, 2, "One".into())]), "One apple");
         assert_eq!(count_text(25, Style::Word, "x"), "25");
         assert_eq!(count_text(1, Style::Digit, "x"), "1");
     }

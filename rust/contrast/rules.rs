@@ -4,11 +4,14 @@
 use super::inflection::transfer_case;
 use super::lexicon::{Kind, Lexicon, KINDS};
 use super::parse::{Np, Parsed};
-use super::render::{apply, edit_np, render_np, Edit, NpChange};
+use super::render::{apply, apply_nps, render_np, NpChange};
 
 /// Joint count variation is used while the number of combinations stays at most this;
 /// beyond it each count varies alone.
 pub const MAX_JOINT_COUNTS: usize = 4096;
+
+/// Attribute words (in text order) the `color` and `attribute` rules rewrite at most.
+pub const MAX_ATTRIBUTE_WORDS: usize = 64;
 
 pub struct Input<'a> {
     pub text: &'a str,
@@ -72,7 +75,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
         .try_fold(1usize, |acc, w| acc.checked_mul(w.len()))
         .filter(|&t| t <= MAX_JOINT_COUNTS);
     let render = |values: &[u32]| -> String {
-        let edits: Vec<Edit> = counted
+        let changes: Vec<(&Np, NpChange)> = counted
             .iter()
             .zip(values.iter().zip(&targets))
             .filter(|(_, (v, t))| v != t)
@@ -81,10 +84,10 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
                     count: Some(v),
                     ..Default::default()
                 };
-                edit_np(inp.text, &inp.p.nps[i], inp.lex, &change)
+                (&inp.p.nps[i], change)
             })
             .collect();
-        apply(inp.text, edits)
+        apply_nps(inp.text, inp.lex, &changes)
     };
     if let Some(total) = total {
         let mut tuples: Vec<Vec<usize>> = Vec::with_capacity(total);
@@ -126,12 +129,12 @@ pub fn hybrid(inp: &Input, out: &mut Vec<String>) {
         let y_np = &nps[y];
         let like = format!("{}-like", inp.lex.nouns[nps[x].head.noun].singular);
         // Y's text with "X-like" before its noun, re-rendered so the article agrees.
-        let mut mods: Vec<String> = y_np
+        let mut mods: Vec<&str> = y_np
             .mods
             .iter()
-            .map(|m| inp.text[m.start..m.end].to_string())
+            .map(|m| &inp.text[m.start..m.end])
             .collect();
-        mods.push(like);
+        mods.push(&like);
         let change = NpChange {
             mods: Some(mods),
             ..Default::default()
@@ -175,13 +178,13 @@ pub fn object(inp: &Input, out: &mut Vec<String>) {
                 noun: Some(n),
                 ..Default::default()
             };
-            out.push(apply(
-                inp.text,
-                vec![edit_np(inp.text, np, inp.lex, &change)],
-            ));
+            out.push(apply_nps(inp.text, inp.lex, &[(np, change)]));
         }
     }
 }
+
+/// (start, end, kind, group, Some((phrase, modifier)) or None for a free word).
+type Occurrence = (usize, usize, Kind, usize, Option<(usize, usize)>);
 
 /// `color` (kinds = [Color]) and `attribute` (sizes, materials, textures): each such word,
 /// in a phrase or free in the text, replaced by every other group of its kind.
@@ -189,7 +192,7 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
     let lex = inp.lex;
     let p = inp.p;
     // (start, end, kind, group, Some((phrase, modifier)) or None for a free word).
-    let mut occ: Vec<(usize, usize, Kind, usize, Option<(usize, usize)>)> = Vec::new();
+    let mut occ: Vec<Occurrence> = Vec::new();
     for (i, np) in p.nps.iter().enumerate() {
         for (j, m) in np.mods.iter().enumerate() {
             if let Some((k, g)) = m.attr {
@@ -204,6 +207,7 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
         }
     }
     occ.sort_by_key(|o| o.0);
+    occ.truncate(MAX_ATTRIBUTE_WORDS);
     for (s, e, kind, g, at) in occ {
         if !kinds.contains(&kind) {
             continue;
@@ -214,28 +218,21 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
                 continue;
             }
             let new = transfer_case(orig, word);
-            let edit = match at {
-                None => (s, e, new),
+            let cand = match at {
+                None => apply(inp.text, vec![(s, e, new)]),
                 Some((i, j)) => {
                     let np = &p.nps[i];
-                    let mut mods: Vec<String> = np
-                        .mods
-                        .iter()
-                        .map(|m| inp.text[m.start..m.end].to_string())
-                        .collect();
-                    mods[j] = new;
-                    edit_np(
-                        inp.text,
-                        np,
-                        lex,
-                        &NpChange {
-                            mods: Some(mods),
-                            ..Default::default()
-                        },
-                    )
+                    let mut mods: Vec<&str> =
+                        np.mods.iter().map(|m| &inp.text[m.start..m.end]).collect();
+                    mods[j] = &new;
+                    let change = NpChange {
+                        mods: Some(mods),
+                        ..Default::default()
+                    };
+                    apply_nps(inp.text, lex, &[(np, change)])
                 }
             };
-            out.push(apply(inp.text, vec![edit]));
+            out.push(cand);
         }
     }
 }
@@ -251,20 +248,20 @@ fn rank(k: Kind) -> u8 {
 }
 
 /// `np`'s modifiers with those of the kinds in `swap` replaced by `other`'s.
-fn swapped_mods(text: &str, np: &Np, other: &Np, swap: &[Kind]) -> Vec<String> {
-    let mut cur: Vec<(String, Option<Kind>)> = np
+fn swapped_mods<'t>(text: &'t str, np: &Np, other: &Np, swap: &[Kind]) -> Vec<&'t str> {
+    let mut cur: Vec<(&str, Option<Kind>)> = np
         .mods
         .iter()
-        .map(|m| (text[m.start..m.end].to_string(), m.attr.map(|a| a.0)))
+        .map(|m| (&text[m.start..m.end], m.attr.map(|a| a.0)))
         .collect();
     for &k in swap {
         let slot = cur.iter().position(|m| m.1 == Some(k));
         cur.retain(|m| m.1 != Some(k));
-        let incoming: Vec<(String, Option<Kind>)> = other
+        let incoming: Vec<(&str, Option<Kind>)> = other
             .mods
             .iter()
             .filter(|m| m.attr.map(|a| a.0) == Some(k))
-            .map(|m| (text[m.start..m.end].to_string(), Some(k)))
+            .map(|m| (&text[m.start..m.end], Some(k)))
             .collect();
         let at = match slot {
             Some(s) => s,
@@ -303,25 +300,19 @@ pub fn binding(inp: &Input, out: &mut Vec<String>) {
             for swap in swaps {
                 let ma = swapped_mods(inp.text, &nps[a], &nps[b], &swap);
                 let mb = swapped_mods(inp.text, &nps[b], &nps[a], &swap);
-                let ea = edit_np(
+                let ca = NpChange {
+                    mods: Some(ma),
+                    ..Default::default()
+                };
+                let cb = NpChange {
+                    mods: Some(mb),
+                    ..Default::default()
+                };
+                out.push(apply_nps(
                     inp.text,
-                    &nps[a],
                     inp.lex,
-                    &NpChange {
-                        mods: Some(ma),
-                        ..Default::default()
-                    },
-                );
-                let eb = edit_np(
-                    inp.text,
-                    &nps[b],
-                    inp.lex,
-                    &NpChange {
-                        mods: Some(mb),
-                        ..Default::default()
-                    },
-                );
-                out.push(apply(inp.text, vec![ea, eb]));
+                    &[(&nps[a], ca), (&nps[b], cb)],
+                ));
             }
         }
     }

@@ -49,7 +49,7 @@ pub fn sample(n: usize, k: usize, seed: u64, text: &str) -> Vec<usize> {
 /// collapsed to one space, trimmed.
 pub fn dedup_key(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for w in text.split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')) {
+    for w in text.split([' ', '\t', '\n', '\r', '\x0b', '\x0c']) {
         if w.is_empty() {
             continue;
         }

@@ -122,3 +122,47 @@ fn k_samples_and_threads_do_not_matter() {
     assert!(Rule::parse_list(&["nope"]).is_err());
     assert!(Rule::parse_list::<&str>(&[]).is_err());
 }
+
+#[test]
+#[ignore]
+fn timing_breakdown() {
+    let lex = Lexicon::default_lexicon();
+    let prompts: Vec<String> = (0..20000)
+        .map(|i| match i % 3 {
+            0 => format!(
+                "a realistic photo of {} cats",
+                ["two", "three", "four"][i % 3]
+            ),
+            1 => "a small black cross on top of a small purple square".to_string(),
+            _ => "a realistic photo of an apple and a cup".to_string(),
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    for p in &prompts {
+        n += parse::parse(p, &lex).nps.len();
+    }
+    eprintln!("parse {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    for p in &prompts {
+        let parsed = parse::parse(p, &lex);
+        let inp = rules::Input {
+            text: p,
+            p: &parsed,
+            lex: &lex,
+        };
+        let mut buf = Vec::new();
+        rules::count(&inp, &mut buf);
+        rules::object(&inp, &mut buf);
+        rules::attributes(&inp, &[lexicon::Kind::Color], &mut buf);
+        n += buf.len();
+    }
+    eprintln!("rules {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
+    let t = std::time::Instant::now();
+    let mut n = 0;
+    for p in &prompts {
+        n += contrast_one(p, &RULES, Some(8), 0, &lex).len();
+    }
+    eprintln!("all {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
+}

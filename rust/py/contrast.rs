@@ -57,6 +57,13 @@ fn contrast_rule_names() -> Vec<&'static str> {
     contrast::RULES.iter().map(|r| r.name()).collect()
 }
 
+/// (flat prompts, int64 offsets, uint8 rule ids).
+type Sets<'py> = (
+    Bound<'py, PyList>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u8>>,
+);
+
 /// Contrastive sets of `prompts`: (flat, offsets, rule_ids).
 #[pyfunction]
 #[pyo3(signature = (prompts, *, rules=None, k=None, seed=0, lexicon=None))]
@@ -67,11 +74,7 @@ fn contrast_sets<'py>(
     k: Option<usize>,
     seed: u64,
     lexicon: Option<&Bound<'py, ContrastLexicon>>,
-) -> PyResult<(
-    Bound<'py, PyList>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<u8>>,
-)> {
+) -> PyResult<Sets<'py>> {
     let rules = match rules {
         Some(names) => Rule::parse_list(&names)?,
         None => contrast::RULES.to_vec(),
