@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Protocol
 
 from textnorm._core import ParameterError
@@ -102,7 +102,7 @@ class Prompt:
             return phrases[0]
         return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
-    @property
+    @cached_property
     def constraints(self) -> tuple[Constraint, ...]:
         """The statements the judge checks, in a fixed order (counts, relation, no_extra)."""
         merged: dict[tuple[str, str | None, str | None], int] = {}

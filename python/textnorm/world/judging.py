@@ -157,7 +157,7 @@ def _result(prompt: Prompt, objects: Sequence[Any], reason: str, found: tuple[De
     return JudgeResult(prompt.text, verdicts, sum(holds) / len(holds), all(holds), False, "", found)
 
 
-def judge(images: Any, prompts: Any, *, abstain: bool = True, batch_size: int = 512) -> list[JudgeResult]:
+def judge(images: Any, prompts: Any, *, abstain: bool = True, batch_size: int = 128) -> list[JudgeResult]:
     """Judge images against prompts from their pixels alone.
 
     Args:
