@@ -347,7 +347,7 @@ class _Rules:
 
     def attributes(self, kinds: tuple[int, ...]) -> list[str]:
         p, lex, text = self.p, self.lex, self.text
-        occ = []
+        occ: list[tuple[int, int, int, int, tuple[int, int] | None]] = []
         for i, n in enumerate(p.nps):
             for j, (a, b, attr) in enumerate(n.mods):
                 if attr is not None:

@@ -50,3 +50,24 @@ def ensemble(
     lam: float = 0.0,
     nan_raise: bool = True,
 ) -> npt.NDArray[np.floating]: ...
+
+# Contrastive prompt sets (rust/py/contrast.rs).
+from typing_extensions import final as _final
+
+CONTRAST_DEFAULT_LEXICON: Final[str]
+
+@_final
+class ContrastLexicon:
+    def __new__(cls, layers: list[str]) -> ContrastLexicon: ...
+    @property
+    def num_nouns(self) -> int: ...
+
+def contrast_rule_names() -> list[str]: ...
+def contrast_sets(
+    prompts: list[str],
+    *,
+    rules: list[str] | None = None,
+    k: int | None = None,
+    seed: int = 0,
+    lexicon: ContrastLexicon | None = None,
+) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...
