@@ -4,20 +4,29 @@
 //! Small inputs run on the calling thread: a pool hand-off costs several microseconds.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Below this many values a call stays on the calling thread.
 pub const PARALLEL_MIN_VALUES: usize = 1 << 15;
 
 static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+/// Runtime cap on the threads a call may use (0 = no cap); see [`set_num_threads`].
+static LIMIT: AtomicUsize = AtomicUsize::new(0);
 
 /// Threads used for large inputs: `TEXTNORM_NUM_THREADS` when set to a positive integer,
-/// else the number of available cores.
+/// else the number of available cores; lowered by [`set_num_threads`].
 pub fn num_threads() -> usize {
-    match pool() {
-        Some(p) => p.current_num_threads(),
-        None => 1,
+    let pool = pool().map_or(1, |p| p.current_num_threads());
+    match LIMIT.load(Ordering::Relaxed) {
+        0 => pool,
+        n => n.min(pool),
     }
+}
+
+/// Caps the threads of later calls at `n` (at most the pool's size; 0 removes the cap).
+pub fn set_num_threads(n: usize) {
+    LIMIT.store(n, Ordering::Relaxed);
 }
 
 fn pool() -> Option<&'static rayon::ThreadPool> {
@@ -51,10 +60,12 @@ where
     E: Send,
     F: Fn(usize, &mut [T]) -> Result<(), E> + Sync,
 {
+    let threads = num_threads();
     match pool() {
-        Some(pool) if work >= PARALLEL_MIN_VALUES && out.len() >= 2 => {
-            // A few chunks per thread balance ragged rows without much scheduling.
-            let chunk = out.len().div_ceil(pool.current_num_threads() * 4).max(1);
+        Some(pool) if threads > 1 && work >= PARALLEL_MIN_VALUES && out.len() >= 2 => {
+            // A few chunks per thread balance ragged rows without much scheduling; chunk
+            // boundaries never change results, since each row is computed alone.
+            let chunk = out.len().div_ceil(threads * 4).max(1);
             pool.install(|| {
                 out.par_chunks_mut(chunk)
                     .enumerate()

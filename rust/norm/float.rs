@@ -103,17 +103,24 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// Branch-free so loops over it vectorise.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    // Below -87.3 e^x is subnormal in f32; clamping keeps 2^n a normal number.
-    let x = x.max(-87.0);
-    // Round to nearest with the 1.5 * 2^23 trick (exact for |t| < 2^22).
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    // Below -87.3 e^x is subnormal in f32; clamping keeps 2^n a normal number. (A compare,
+    // not f32::max, whose NaN rules cost extra instructions; callers never pass NaN.)
+    let x = if x < -87.0 { -87.0 } else { x };
+    // Round to nearest with the 1.5 * 2^23 trick (exact for |t| < 2^22); the integer n then
+    // sits in the low mantissa bits of `shifted`, so no float-to-int conversion is needed.
+    let shifted = x * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let n = shifted - ROUND_MAGIC;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let c = &EXP_TAYLOR;
     let p = c[0]
         + r * (c[1] + r * (c[2] + r * (c[3] + r * (c[4] + r * (c[5] + r * (c[6] + r * c[7]))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     p * scale
 }
+
+/// 1.5 * 2^23: adding it rounds any |t| < 2^22 to an integer held in the low mantissa bits.
+const ROUND_MAGIC: f32 = 12_582_912.0;
 
 #[cfg(test)]
 mod tests {

@@ -10,22 +10,37 @@ use super::Mode;
 /// independent of the CPU and the thread count, and lets the compiler vectorise.
 const LANES: usize = 8;
 
-/// Min, max and whether every value is finite, in one pass.
+/// Min, max and whether every value is finite, in one pass. Lane-wise so it vectorises.
 #[inline]
 pub fn min_max<T: Float>(row: &[T]) -> (T, T, bool) {
-    let mut lo = row[0];
-    let mut hi = row[0];
-    let mut finite = true;
-    for &v in row {
-        finite &= v.is_finite();
-        if v < lo {
-            lo = v;
-        }
-        if v > hi {
-            hi = v;
+    let mut lo = [row[0]; LANES];
+    let mut hi = [row[0]; LANES];
+    // x - x is 0 for finite x and NaN for NaN/Inf, so a running sum stays 0 iff all are finite.
+    let mut probe = [T::ZERO; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..LANES {
+            let v = chunk[j];
+            lo[j] = if v < lo[j] { v } else { lo[j] };
+            hi[j] = if v > hi[j] { v } else { hi[j] };
+            #[allow(clippy::eq_op)] // v - v is NaN exactly when v is NaN or infinite
+            let nan_if_non_finite = v - v;
+            probe[j] = probe[j] + nan_if_non_finite;
         }
     }
-    (lo, hi, finite)
+    let (mut l, mut h, mut finite) = (lo[0], hi[0], true);
+    for j in 0..LANES {
+        l = if lo[j] < l { lo[j] } else { l };
+        h = if hi[j] > h { hi[j] } else { h };
+        finite &= probe[j] == T::ZERO;
+    }
+    for &v in tail {
+        l = if v < l { v } else { l };
+        h = if v > h { v } else { h };
+        finite &= v.is_finite();
+    }
+    (l, h, finite)
 }
 
 /// Position and value of the first non-finite entry.
@@ -110,11 +125,11 @@ pub fn row_confidence<T: Float>(
 ) -> T {
     let a = affine(lo, hi, scale, mode);
     let sum = exp_sum(row, &a);
-    let x_t = a.x(row[t]).to_f64();
+    let x_t = a.x(row[t]);
     if log {
-        T::from_f64(x_t - sum.ln())
+        T::from_f64(x_t.to_f64() - sum.ln())
     } else {
-        T::from_f64(x_t.exp() / sum)
+        T::from_f64(T::exp_nonpos(x_t).to_f64() / sum)
     }
 }
 

@@ -89,6 +89,11 @@ impl<'a, T> Rows<'a, T> {
         self.len() == 0
     }
 
+    /// True when every row has the same length (dense layout).
+    pub fn is_dense(&self) -> bool {
+        matches!(self.kind, Kind::Dense { .. })
+    }
+
     /// The flat buffer, padding included.
     pub fn values(&self) -> &'a [T] {
         self.values

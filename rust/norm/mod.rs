@@ -12,6 +12,7 @@
 //! Ensembles over M models: mean of the per-model confidences, or the uncertainty-regularised
 //! mean - lam * population variance (`Method::Ur`), or mean - lam * standard deviation.
 
+mod block;
 mod ensemble;
 pub mod float;
 mod kernel;
@@ -23,7 +24,8 @@ pub use layout::Rows;
 
 use crate::error::{Error, Result};
 use crate::parallel::for_each_chunk;
-use kernel::{first_non_finite, min_max, row_confidence, row_probabilities};
+use block::{block_confidence, Lane, Scratch, W};
+use kernel::{first_non_finite, min_max, row_probabilities};
 
 /// How a row of logits becomes a distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,21 +155,86 @@ pub fn confidence<T: Float>(
     opts.scale.check(rows.len())?;
     target.check(rows)?;
     let mut out = vec![T::ZERO; rows.len()];
-    for_each_chunk(&mut out, rows.values().len(), |first, chunk| {
-        for (i, o) in chunk.iter_mut().enumerate() {
-            let b = first + i;
-            let row = rows.row(b);
-            *o = match extremes(row, b, opts.nan)? {
-                Some(ext) => {
-                    let t = target.at(b) as usize;
-                    row_confidence(row, ext, t, opts.scale.at(b), opts.mode, log)
+    let done = for_each_chunk(&mut out, rows.values().len(), |first, chunk| {
+        let mut scratch = Scratch::new();
+        let mut run = |ids: &[usize], chunk: &mut [T]| -> Result<()> {
+            let n = ids.len();
+            let mut row_refs: [&[T]; W] = [&[]; W];
+            let (mut t, mut s, mut res) = ([0usize; W], [0.0f64; W], [T::ZERO; W]);
+            for (l, &i) in ids.iter().enumerate() {
+                let b = first + i;
+                row_refs[l] = rows.row(b);
+                t[l] = target.at(b) as usize;
+                s[l] = opts.scale.at(b);
+            }
+            let (rr, t, s) = (&row_refs[..n], &t[..n], &s[..n]);
+            let lanes = block_confidence(rr, t, s, opts.mode, log, &mut scratch, &mut res);
+            for (l, &i) in ids.iter().enumerate() {
+                chunk[i] = res[l];
+                if lanes[l] == Lane::NonFinite {
+                    chunk[i] = T::NAN;
+                    if opts.nan == NanPolicy::Raise {
+                        extremes(row_refs[l], first + i, opts.nan)?;
+                    }
                 }
-                None => T::NAN,
-            };
+            }
+            Ok(())
+        };
+        let n = chunk.len();
+        if rows.is_dense() {
+            let mut ids = [0usize; W];
+            for b0 in (0..n).step_by(W) {
+                let m = W.min(n - b0);
+                for (l, id) in ids[..m].iter_mut().enumerate() {
+                    *id = b0 + l;
+                }
+                run(&ids[..m], chunk)?;
+            }
+        } else {
+            // Ragged rows: group rows of equal length so blocks need no padding, within
+            // windows of rows small enough to stay in cache.
+            for w0 in (0..n).step_by(GROUP_WINDOW) {
+                let w1 = n.min(w0 + GROUP_WINDOW);
+                for group in rows_by_length(rows, first, w0..w1) {
+                    for ids in group.chunks(W) {
+                        run(ids, chunk)?;
+                    }
+                }
+            }
         }
         Ok(())
-    })?;
-    Ok(out)
+    });
+    match done {
+        Ok(()) => Ok(out),
+        // Report the first bad row in row order, whatever the threads or grouping met first.
+        Err(Error::NonFinite { .. }) => {
+            for b in 0..rows.len() {
+                extremes(rows.row(b), b, NanPolicy::Raise)?;
+            }
+            done.map(|_| out)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Rows regrouped at a time by `confidence` (about 150 KB of float32 rows of 18).
+const GROUP_WINDOW: usize = 2048;
+
+/// Row indices of `window` (relative to `first`) grouped by row length: short rows by exact
+/// length, rows longer than 64 together; within a group rows keep their order.
+fn rows_by_length<T>(
+    rows: &Rows<T>,
+    first: usize,
+    window: std::ops::Range<usize>,
+) -> Vec<Vec<usize>> {
+    const EXACT: usize = 64;
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); EXACT + 1];
+    for i in window {
+        let len = rows.row(first + i).len().min(EXACT + 1);
+        groups[len - 1].push(i);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
 }
 
 /// Probabilities of every entry, in the layout of the input (padding set to 0).

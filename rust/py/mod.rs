@@ -20,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         },
     )?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     errors::register(m)?;
     contrast::register(m)?;
     norm::register(m)?;
@@ -30,4 +31,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 fn num_threads() -> usize {
     crate::parallel::num_threads()
+}
+
+/// Caps the threads of later calls (at most the pool's size; 0 removes the cap).
+#[pyfunction]
+fn set_num_threads(n: usize) {
+    crate::parallel::set_num_threads(n)
 }
