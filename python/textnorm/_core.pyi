@@ -4,6 +4,24 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "BUILD_PROFILE",
+    "num_threads",
+    "set_num_threads",
+    "TextnormError",
+    "LayoutError",
+    "NonFiniteError",
+    "ParameterError",
+    "ContrastLexicon",
+    "contrast_sets",
+    "contrast_rule_names",
+    "CONTRAST_DEFAULT_LEXICON",
+    "confidence",
+    "probabilities",
+    "ensemble",
+]
+
 __version__: Final[str]
 BUILD_PROFILE: Final[str]
 
