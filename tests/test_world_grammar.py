@@ -221,3 +221,21 @@ def test_sampler_errors() -> None:
         sample_prompts("single", 1, seed=-2)
     with pytest.raises(ParameterError, match="fewer than 100 distinct"):
         sample_prompts("single", 100, split="test", unique=True)
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_parses_or_raises_parameter_error(text: str) -> None:
+    try:
+        p = parse(text)
+    except ParameterError as exc:
+        assert "prompt" in str(exc)
+    else:
+        assert parse(p.text) == p
+
+
+@given(st.lists(st.sampled_from(["a", "an", "two", "red", "big", "circle", "stars", "and", ",", "above",
+                                 "to", "the", "left", "of", "blue", "square", "."]), max_size=12))
+def test_word_salad_from_the_vocabulary_never_crashes(words: list[str]) -> None:
+    text = " ".join(words)
+    p = try_parse(text)
+    assert p is None or parse(p.text) == p

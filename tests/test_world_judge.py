@@ -272,3 +272,36 @@ def test_judge_scenes_is_the_symbolic_truth() -> None:
     assert all(r.aligned and not r.unknown for r in res)
     assert judge_scenes(scenes, ["three red circles", prompts[1]])[0].aligned is False
     assert parse(prompts[1]).text == res[1].prompt
+
+
+def test_strict_scene_truth_flags_overlaps_and_objects_off_the_image() -> None:
+    from textnorm.world import WorldObject
+
+    def obj(x: float, y: float, r: float = 0.1) -> WorldObject:
+        return WorldObject("circle", "red", "small", x, y, r, (210, 30, 40))
+
+    prompt = "two red circles"
+    fine = Scene((obj(0.2, 0.2), obj(0.5, 0.5)))
+    overlap = Scene((obj(0.3, 0.3), obj(0.4, 0.35)))
+    outside = Scene((obj(0.05, 0.5), obj(0.5, 0.5)))
+    loose = judge_scenes([fine, overlap, outside], prompt)
+    assert [r.aligned for r in loose] == [True, True, True]
+    strict = judge_scenes([fine, overlap, outside], prompt, strict=True)
+    assert [r.aligned for r in strict] == [True, None, None]
+    assert [r.reason for r in strict] == ["", "objects overlap", "an object leaves the image"]
+    # The pixel judge cannot read the overlapping pair as two circles either.
+    from textnorm.world import render_scene
+
+    assert judge(render_scene(overlap), prompt)[0].aligned is not True
+
+
+def test_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, textnorm.world as w; w.render(['a red circle']); w.parse('two red stars');"
+        "print('torch' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

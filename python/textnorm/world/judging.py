@@ -254,10 +254,30 @@ def _judge_batch(imgs: np.ndarray, finite: np.ndarray, ps: list[Prompt], abstain
     return results
 
 
-def judge_scenes(scenes: Sequence[Scene], prompts: Any) -> list[JudgeResult]:
-    """The ground truth: the same constraints checked on scenes (no pixels), never unknown."""
+def _scene_problem(scene: Scene) -> str:
+    """Why a scene's pixels might not show what its objects say ("" when they would)."""
+    objs = scene.objects
+    for i, a in enumerate(objs):
+        if not (a.radius > 0 and a.radius <= a.x <= 1 - a.radius and a.radius <= a.y <= 1 - a.radius):
+            return "an object leaves the image"
+        for b in objs[i + 1 :]:
+            if math.hypot(a.x - b.x, a.y - b.y) < a.radius + b.radius:
+                return "objects overlap"
+    return ""
+
+
+def judge_scenes(scenes: Sequence[Scene], prompts: Any, *, strict: bool = False) -> list[JudgeResult]:
+    """The ground truth: the same constraints checked on scenes (no pixels).
+
+    Args:
+        scenes: the scenes (for instance decoded from slots with `slots_to_scenes`).
+        prompts: one prompt per scene, or one for all.
+        strict: answer `unknown` for scenes whose drawing could mislead the pixel judge: objects
+            whose circumcircles overlap, or that leave the image (the renderer never makes such
+            scenes; a generator of slots may). Without it, scenes are never unknown.
+    """
     ps = _as_prompts(prompts, len(scenes))
-    return [_result(p, sc.objects, "", ()) for p, sc in zip(ps, scenes)]
+    return [_result(p, sc.objects, _scene_problem(sc) if strict else "", ()) for p, sc in zip(ps, scenes)]
 
 
 def alignment(results: Sequence[JudgeResult], *, unknown: float = 0.0) -> np.ndarray:
