@@ -85,19 +85,11 @@ def _load_weights(model: T2IModel, weights: dict[str, torch.Tensor]) -> None:
             params[name].copy_(value.to(params[name]))
 
 
-def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | None = None,
-          model: T2IModel | None = None, prompt_source: Callable[[], Any] | None = None,
-          accelerator: Any = None) -> TrainResult:
-    """Run ``cfg.mode`` for ``cfg.run.steps`` steps.
-
-    Args:
-        cfg: the run's configuration (validated here).
-        reward_fn: ``(images, prompts, metadata) -> (rewards (B,), info)``; images in [0, 1].
-        eval_reward_fn: a second reward for the overoptimization curve (optional).
-        model: a ready :class:`T2IModel`; default: loaded from ``cfg.model``.
-        prompt_source: a callable returning prompts (overrides ``cfg.prompts``).
-        accelerator: an ``accelerate.Accelerator``; default: one built from ``cfg``.
-    """
+def prepare(cfg: TrainConfig, *, reward_fn: RewardFn, model: T2IModel | None = None,
+            prompt_source: Callable[[], Any] | None = None, accelerator: Any = None,
+            ) -> tuple[TrainContext, int, dict[str, Any]]:
+    """Build the run's context (accelerator, model with LoRA, optimizer, prompts, logger), resuming
+    from the newest complete checkpoint when ``cfg.resume``; returns ``(ctx, start step, trainer state)``."""
     cfg.validate()
     from accelerate import Accelerator
 
@@ -134,9 +126,8 @@ def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | N
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     net, optimizer = accelerator.prepare(model.denoiser, optimizer)
-    ckpt_dir = out / "checkpoints"
-    start, trainer_state = 0, {}
-    resume_from = latest_checkpoint(ckpt_dir) if cfg.resume else None
+    start, trainer_state, optimizer_steps = 0, {}, 0
+    resume_from = latest_checkpoint(out / "checkpoints") if cfg.resume else None
     if resume_from is not None:
         tensors, meta = load_checkpoint(resume_from)
         _load_weights(model, restore(tensors, meta, optimizer=optimizer))
@@ -144,16 +135,34 @@ def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | N
         extra = meta["extra"]
         lr_scheduler.load_state_dict({**extra.get("lr_scheduler", {}), "lr_lambdas": [None]})
         trainer_state = extra.get("trainer", {})
+        optimizer_steps = int(extra.get("optimizer_steps", 0))
     logger = RunLogger(out, total=cfg.run.steps, initial=start, enabled=accelerator.is_main_process,
                        tensorboard=cfg.run.tensorboard, progress=cfg.run.progress_bar)
     ctx = TrainContext(cfg=cfg, model=model, accelerator=accelerator, net=net, optimizer=optimizer,
                        lr_scheduler=lr_scheduler, reward_fn=reward_fn, prompts=prompts, logger=logger,
-                       reference=reference, use_lora=use_lora)
-    if resume_from is not None:
-        ctx.optimizer_steps = int(meta["extra"].get("optimizer_steps", 0))
+                       reference=reference, use_lora=use_lora, optimizer_steps=optimizer_steps)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
+    return ctx, start, trainer_state
+
+
+def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | None = None,
+          model: T2IModel | None = None, prompt_source: Callable[[], Any] | None = None,
+          accelerator: Any = None) -> TrainResult:
+    """Run ``cfg.mode`` for ``cfg.run.steps`` steps.
+
+    Args:
+        cfg: the run's configuration (validated here).
+        reward_fn: ``(images, prompts, metadata) -> (rewards (B,), info)``; images in [0, 1].
+        eval_reward_fn: a second reward for the overoptimization curve (optional).
+        model: a ready :class:`T2IModel`; default: loaded from ``cfg.model``.
+        prompt_source: a callable returning prompts (overrides ``cfg.prompts``).
+        accelerator: an ``accelerate.Accelerator``; default: one built from ``cfg``.
+    """
+    ctx, start, trainer_state = prepare(cfg, reward_fn=reward_fn, model=model,
+                                        prompt_source=prompt_source, accelerator=accelerator)
+    out = Path(cfg.run.output_dir)
     result = TrainResult(output_dir=out, step=start)
     try:
         if cfg.mode == "best-of-n":
@@ -166,12 +175,12 @@ def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | N
         finally:
             trainer.close()
         result.lora_path = _export(ctx, out)
-        if accelerator.is_main_process:
-            result.records = logger.all_records()
+        if ctx.accelerator.is_main_process:
+            result.records = ctx.logger.all_records()
             result.plot_path = overoptimization_plot(result.records, out / "overoptimization.png")
         return result
     finally:
-        logger.close()
+        ctx.logger.close()
 
 
 def _save(ctx: TrainContext, trainer: Any, step: int) -> None:
