@@ -54,11 +54,12 @@ def own_scores(scorer: Any, images: torch.Tensor, prompts: list[str]) -> tuple[t
 
 
 @pytest.mark.parametrize("mode", ["minmax", "temperature"])
-@pytest.mark.parametrize("kind", ["open_clip", "transformers", "blip2", "imagereward"])
+@pytest.mark.parametrize("kind", ["open_clip", "transformers", "blip2", "blip2_itm", "imagereward"])
 def test_single_scorer_equals_confidence_of_own_scores(kind: str, mode: str, images: torch.Tensor) -> None:
-    builder = {"open_clip": _tiny.tiny_open_clip, "transformers": _tiny.tiny_transformers_clip,
-               "blip2": _tiny.tiny_blip2, "imagereward": _tiny.tiny_image_reward}[kind]  # fmt: skip
-    scorer = builder()
+    builders = {"open_clip": _tiny.tiny_open_clip, "transformers": _tiny.tiny_transformers_clip,
+                "blip2": _tiny.tiny_blip2, "imagereward": _tiny.tiny_image_reward,
+                "blip2_itm": lambda: _tiny.tiny_blip2(head="itm")}  # fmt: skip
+    scorer = builders[kind]()
     reward = TextNormReward(scorer, SETS, scale=3.0, mode=mode)
     rewards, info = reward(images, PROMPTS)
     assert rewards.shape == (4,) and rewards.dtype == torch.float32 and rewards.device == images.device

@@ -20,6 +20,7 @@ BUILDERS = {
     "open_clip": _tiny.tiny_open_clip,
     "transformers": _tiny.tiny_transformers_clip,
     "blip2": _tiny.tiny_blip2,
+    "blip2_itm": lambda **kw: _tiny.tiny_blip2(head="itm", **kw),
     "imagereward": _tiny.tiny_image_reward,
 }
 TEXTS = ["a red cat", "two dogs", "a blue bird on the left of a horse", "a red cat"]
@@ -88,6 +89,23 @@ def test_blip2_score_matches_transformers_itc(images: torch.Tensor) -> None:
     torch.testing.assert_close(scorer.score(images, TEXTS), out.logits_per_image, rtol=1e-5, atol=1e-5)
 
 
+def test_blip2_itm_matches_transformers_itm_head(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_blip2(head="itm")
+    assert scorer.id == "blip2:tiny:seed2:itm"
+    texts = TEXTS[:3]
+    enc = scorer.tokenizer(texts, padding=True, return_tensors="pt")
+    px = _pixels(images, scorer.preprocess.mean, scorer.preprocess.std)
+    with torch.no_grad():  # transformers pairs image i with text i
+        out = scorer.model(
+            pixel_values=px, input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+            use_image_text_matching_head=True,
+        )
+    log_odds = out.logits_per_image[:, 1] - out.logits_per_image[:, 0]
+    torch.testing.assert_close(scorer.score_pairs(images, texts), log_odds, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ParameterError, match=r"head: expected 'itc' or 'itm', got 'itx'"):
+        _tiny.tiny_blip2(head="itx")
+
+
 def test_imagereward_matches_package_scoring_and_encodes_each_image_once(images: torch.Tensor) -> None:
     scorer = _tiny.tiny_image_reward()
     model = scorer.model
@@ -115,7 +133,7 @@ def test_imagereward_matches_package_scoring_and_encodes_each_image_once(images:
     assert calls == [3, 3]  # one ViT pass over the batch per call, not one per prompt
 
 
-@pytest.mark.parametrize("kind", ["open_clip", "blip2", "imagereward"])
+@pytest.mark.parametrize("kind", ["open_clip", "blip2", "blip2_itm", "imagereward"])
 def test_cache_on_off_and_batch_size_identical(kind: str, images: torch.Tensor) -> None:
     lists = [TEXTS, ["two dogs", "a red cat"], ["a bird"]]
     cached = BUILDERS[kind](cache_size=4096)

@@ -131,13 +131,13 @@ def _blip2_model() -> torch.nn.Module:
     return Blip2ForImageTextRetrieval(tiny_blip2_config())
 
 
-def tiny_blip2(*, cache_size: int = 4096, max_batch_size: int = 64) -> Any:
-    """A BLIP2Scorer around a shared tiny Blip2ForImageTextRetrieval."""
+def tiny_blip2(*, cache_size: int = 4096, max_batch_size: int = 64, head: str = "itc") -> Any:
+    """A BLIP2Scorer (ITC or ITM head) around a shared tiny Blip2ForImageTextRetrieval."""
     from textnorm.scorers.blip2 import BLIP2Scorer
 
     return BLIP2Scorer.from_transformers(
         _blip2_model(), tiny_bert_tokenizer(), id="blip2:tiny:seed2",
-        cache_size=cache_size, max_batch_size=max_batch_size,
+        cache_size=cache_size, max_batch_size=max_batch_size, head=head,
     )
 
 

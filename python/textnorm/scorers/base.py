@@ -186,7 +186,12 @@ class Scorer:
 
         Differentiable with respect to `images` when they require grad.
         """
-        pixels = prepare_images(images, self.preprocess, device=self.device, dtype=self.dtype)
+        return self._encode_prepared(self._prepare(images))
+
+    def _prepare(self, images: Images) -> torch.Tensor:
+        return prepare_images(images, self.preprocess, device=self.device, dtype=self.dtype)
+
+    def _encode_prepared(self, pixels: torch.Tensor) -> torch.Tensor:
         grad = torch.is_grad_enabled() and pixels.requires_grad
         with torch.set_grad_enabled(grad):
             parts = [
@@ -220,12 +225,12 @@ class Scorer:
         for i, prompts in enumerate(lists):
             if not prompts:
                 raise LayoutError(f"prompt_lists[{i}]: expected at least one prompt, got none")
-        image_features = self.encode_images(images)
-        if image_features.shape[0] != len(lists):
+        pixels = self._prepare(images)
+        if pixels.shape[0] != len(lists):
             raise LayoutError(
-                f"prompt_lists: expected one list per image ({image_features.shape[0]}), "
-                f"got {len(lists)}"
+                f"prompt_lists: expected one list per image ({pixels.shape[0]}), got {len(lists)}"
             )
+        image_features = self._encode_prepared(pixels)
         sizes = torch.tensor([len(p) for p in lists], device=self.device)
         offsets = torch.zeros(len(lists) + 1, dtype=torch.int64, device=self.device)
         offsets[1:] = torch.cumsum(sizes, 0)
@@ -248,6 +253,20 @@ class Scorer:
         texts = _check_texts(texts, "texts")
         values, _ = self.score_sets(images, [[text] for text in texts])
         return values
+
+    def _all_pairs(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        """`_similarity` for cross-encoders: `_paired` over every (image, text) pair in chunks."""
+        n_images, n_texts = image_features.shape[0], text_features.shape[0]
+        rows = torch.arange(n_images, device=image_features.device).repeat_interleave(n_texts)
+        cols = torch.arange(n_texts, device=image_features.device).repeat(n_images)
+        out = [
+            self._paired(
+                image_features.index_select(0, rows[s : s + self.max_batch_size]),
+                text_features.index_select(0, cols[s : s + self.max_batch_size]),
+            )
+            for s in range(0, rows.numel(), self.max_batch_size)
+        ]
+        return torch.cat(out).view(n_images, n_texts)
 
     def cache_info(self) -> CacheInfo:
         """``(hits, misses, size)`` of the text cache, counting distinct strings per call."""

@@ -1,9 +1,14 @@
-"""BLIP-2 image-text contrastive (ITC) score through transformers' Blip2ForImageTextRetrieval.
+"""BLIP-2 scores through transformers' Blip2ForImageTextRetrieval: ITC (default) or ITM.
 
 ITC score: the Q-Former's query outputs for an image, projected and normalised (Q vectors),
 against the projected and normalised text CLS embedding; the score is the maximum over the Q
 query tokens of the cosine (as transformers' ``use_image_text_matching_head=False``). Image and
 text are encoded separately, so text embeddings are cached like CLIP's.
+
+ITM score (``head="itm"``): a cross-encoder. The Q-Former attends jointly to the query tokens,
+the prompt and the image; the ITM head's two logits, averaged over the queries (as
+``use_image_text_matching_head=True``), give the log-odds ``match - no_match``. The ViT runs
+once per image; the Q-Former runs once per (image, prompt) pair; token ids are cached.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from textnorm.scorers.images import ImagePreprocess
 __all__ = ["BLIP2Scorer"]
 
 BLIP2_MODEL = "Salesforce/blip2-itm-vit-g"
+ITM_TEXT_LENGTH = 64  # ITM token ids are cached padded to one length; longer prompts truncate
 
 
 def blip_preprocess(model: Any, source: str | None = None) -> ImagePreprocess:
@@ -39,22 +45,25 @@ def blip_preprocess(model: Any, source: str | None = None) -> ImagePreprocess:
 
 
 class BLIP2Scorer(Scorer):
-    """BLIP-2 ITC score: ``logit_scale * max_q cos(query_q(image), cls(text))``.
+    """BLIP-2 ITC score ``logit_scale * max_q cos(query_q(image), cls(text))``, or ITM log-odds.
 
     Args:
         model: a transformers `Blip2ForImageTextRetrieval` (frozen in place).
         tokenizer: its BERT tokenizer.
         id: stable name of model and weights.
         preprocess: image preprocessing (BLIP's squash resize by default).
-        logit_scale: multiplier of the cosine (1 as in transformers' ITC output).
+        logit_scale: multiplier of the score (1 as in transformers' output).
+        head: "itc" (dual encoder, cached text embeddings) or "itm" (cross-encoder).
         max_batch_size: most images or texts per forward pass.
         cache_size: text-cache entries (0 disables).
     """
 
     def __init__(
         self, model: Any, tokenizer: Any, *, id: str, preprocess: ImagePreprocess,
-        logit_scale: float = 1.0, max_batch_size: int = 64, cache_size: int = 4096,
+        logit_scale: float = 1.0, head: str = "itc", max_batch_size: int = 64, cache_size: int = 4096,
     ) -> None:
+        if head not in ("itc", "itm"):
+            raise ParameterError(f"head: expected 'itc' or 'itm', got {head!r}")
         device, dtype = model_device_dtype(model.vision_model)
         super().__init__(
             id=id, preprocess=preprocess, device=device, dtype=dtype,
@@ -63,6 +72,9 @@ class BLIP2Scorer(Scorer):
         self.model: Any = freeze(model)
         self.tokenizer = tokenizer
         self.logit_scale = float(logit_scale)
+        self.head = head
+        if head == "itm":
+            self.id = f"{id}:itm"  # another score: score caches must not mix them
         qformer = model.config.qformer_config
         self.max_text_length = min(getattr(tokenizer, "model_max_length", 512) or 512, qformer.max_position_embeddings)
 
@@ -121,6 +133,12 @@ class BLIP2Scorer(Scorer):
         )
 
     def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:
+        if self.head == "itm":
+            enc = self.tokenizer(
+                texts, padding="max_length", truncation=True,
+                max_length=min(ITM_TEXT_LENGTH, self.max_text_length), return_tensors="pt",
+            )  # fmt: skip
+            return torch.stack([enc["input_ids"], enc["attention_mask"]], dim=1).to(self.device)
         enc = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_text_length, return_tensors="pt"
         ).to(self.device)
@@ -132,6 +150,8 @@ class BLIP2Scorer(Scorer):
     def _encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         image_embeds = self.model.vision_model(pixel_values=pixels).last_hidden_state
         image_embeds = image_embeds.to(self.model.query_tokens.dtype)  # the Q-Former stays fp32
+        if self.head == "itm":
+            return image_embeds  # (B, tokens, width): the Q-Former runs per pair
         attention = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
         queries = self.model.query_tokens.expand(image_embeds.shape[0], -1, -1)
         out = self.model.qformer(
@@ -141,7 +161,26 @@ class BLIP2Scorer(Scorer):
         return F.normalize(self.model.vision_projection(hidden).float(), dim=-1)  # (B, Q, D)
 
     def _similarity(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        if self.head == "itm":
+            return self._all_pairs(image_features, text_features)
         return self.logit_scale * torch.einsum("iqd,td->itq", image_features, text_features).amax(-1)
 
     def _paired(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        if self.head == "itm":
+            return self.logit_scale * self._itm_log_odds(image_features, text_features)
         return self.logit_scale * torch.einsum("nqd,nd->nq", image_features, text_features).amax(-1)
+
+    def _itm_log_odds(self, image_embeds: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        queries = self.model.query_tokens.expand(image_embeds.shape[0], -1, -1)
+        n_queries = queries.shape[1]
+        query_mask = torch.ones(queries.shape[:-1], dtype=torch.long, device=queries.device)
+        embeds = self.model.embeddings(input_ids=tokens[:, 0], query_embeds=queries)
+        out = self.model.qformer(
+            query_embeds=embeds, query_length=n_queries,
+            attention_mask=torch.cat([query_mask, tokens[:, 1]], dim=1),
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device),
+        )  # fmt: skip
+        hidden = out.last_hidden_state[:, :n_queries, :].to(self.model.itm_head.weight.dtype)
+        logits = self.model.itm_head(hidden).mean(dim=1).float()
+        return logits[:, 1] - logits[:, 0]

@@ -9,6 +9,7 @@ model's mean and std.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,7 +76,7 @@ class ImageRewardScorer(Scorer):
             label, name,
             lambda: image_reward.load(name, device=str(device), download_root=download_root),
         )
-        tag = name if not looks_like_path(name) else str(name)
+        tag = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
         return cls(model, id=f"imagereward:{tag}", **kwargs)
 
     def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:
@@ -97,14 +98,4 @@ class ImageRewardScorer(Scorer):
         return (reward - self.model.mean) / self.model.std
 
     def _similarity(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
-        n_images, n_texts = image_features.shape[0], text_features.shape[0]
-        rows = torch.arange(n_images, device=image_features.device).repeat_interleave(n_texts)
-        cols = torch.arange(n_texts, device=image_features.device).repeat(n_images)
-        out = [
-            self._paired(
-                image_features.index_select(0, rows[s : s + self.max_batch_size]),
-                text_features.index_select(0, cols[s : s + self.max_batch_size]),
-            )
-            for s in range(0, rows.numel(), self.max_batch_size)
-        ]
-        return torch.cat(out).view(n_images, n_texts)
+        return self._all_pairs(image_features, text_features)
