@@ -20,6 +20,7 @@ from textnorm._core import (
     __version__,
 )
 from textnorm.contrast import ContrastiveSets, Lexicon, contrast
+from textnorm.llm import contrast_llm
 from textnorm.normalize import confidence, ensemble, probabilities
 
 # Public names imported on first access: {name: module}.
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "confidence",
     "contrast",
+    "contrast_llm",
     "ensemble",
     "probabilities",
 ]
