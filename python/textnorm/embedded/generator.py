@@ -1,0 +1,189 @@
+"""The world's text-to-image generator as a `textnorm.train.T2IModel`: scene-latent diffusion.
+
+Stable Diffusion denoises a VAE latent and decodes it with the VAE; this model denoises a compact
+scene latent (object slots, see `textnorm.embedded.generator_model`) and decodes it with the
+world's renderer (`textnorm.embedded.generator_render`). Prompt encoder, denoiser and a diffusers
+``DDIMScheduler`` (cosine schedule, epsilon prediction) complete the interface, so best-of-n, SFT,
+DDPO and DRaFT run on it through the same trainers as on Stable Diffusion.
+
+Why not pixels: a pixel-space diffusion UNet trained for 35 CPU-minutes here (and minutes on a
+GPU) still drew blobs the judge rejected; the scene latent trains in a few CPU minutes, and its
+decoder draws clean images the judge reads exactly, so its mistakes are about content (counts,
+bindings, positions), the mistakes that reward models are blind to.
+
+>>> model = load_generator()  # the shipped weights
+>>> model.latent_shape
+(4, 19)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from textnorm._core import ParameterError
+from textnorm.embedded.generator_model import GeneratorConfig, PromptEncoder, SlotDenoiser
+from textnorm.embedded.generator_render import decode as render_decode
+from textnorm.world.render import SLOT_DIM
+
+__all__ = ["SceneDiffusionModel", "load_generator", "make_scheduler", "save_generator"]
+
+WEIGHTS = "generator.safetensors"
+CONFIG = "generator.json"
+
+
+def make_scheduler(num_train_timesteps: int = 1000) -> Any:
+    """The DDIM scheduler of the generator (cosine betas, epsilon, no clipping)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
+                         clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
+
+
+class SceneDiffusionModel:
+    """:class:`textnorm.train.T2IModel` over scene slots (see the module docstring).
+
+    Args:
+        cfg: network sizes.
+        denoiser: the slot denoiser (new, randomly initialised, when None).
+        text_encoder: the prompt encoder (new when None); frozen here, trained only with the
+            denoiser in `textnorm.embedded.generator_train`.
+    """
+
+    def __init__(self, cfg: GeneratorConfig | None = None, *, denoiser: SlotDenoiser | None = None,
+                 text_encoder: PromptEncoder | None = None) -> None:
+        self.cfg = cfg or GeneratorConfig()
+        self.denoiser: nn.Module = denoiser if denoiser is not None else SlotDenoiser(self.cfg)
+        enc = text_encoder if text_encoder is not None else PromptEncoder(self.cfg)
+        self.text_encoder = enc.requires_grad_(False).eval()
+        self.scheduler = make_scheduler(self.cfg.num_train_timesteps)
+        self.latent_shape: tuple[int, ...] = (self.cfg.n_slots, SLOT_DIM)
+        self.image_size = self.cfg.image_size
+        self._null: torch.Tensor | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> SceneDiffusionModel:
+        """Move both networks (the dtype is ignored: the model is small and runs in float32)."""
+        self.denoiser.to(device)
+        self.text_encoder.to(device)
+        self._null = None
+        return self
+
+    @torch.no_grad()
+    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
+        return self.text_encoder.encode(list(prompts))
+
+    def null_embedding(self, batch: int) -> torch.Tensor:
+        if self._null is None:
+            self._null = self.encode_prompts([""])
+        return self._null.expand(batch, *self._null.shape[1:])
+
+    def predict_noise(self, net: nn.Module, latents: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor) -> torch.Tensor:
+        return net(latents, timesteps, cond)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return render_decode(latents, size=self.image_size)
+
+    def add_lora(self, *, rank: int, alpha: float, targets: Sequence[str]) -> None:
+        from textnorm.train.model import add_lora
+
+        add_lora(self.denoiser, rank=rank, alpha=alpha, targets=targets)
+
+    def lora_state_dict(self) -> dict[str, torch.Tensor]:
+        from textnorm.train.model import lora_state_dict
+
+        return lora_state_dict(self.denoiser)
+
+    def load_lora_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        from textnorm.train.model import load_lora_state_dict
+
+        load_lora_state_dict(self.denoiser, state)
+
+    def adapters_disabled(self) -> contextlib.AbstractContextManager[None]:
+        from textnorm.train.model import adapters_disabled
+
+        return adapters_disabled(self.denoiser)
+
+    def merge_lora(self) -> None:
+        from textnorm.train.model import merge_lora
+
+        merge_lora(self.denoiser)
+
+    def unmerge_lora(self) -> None:
+        from textnorm.train.model import unmerge_lora
+
+        unmerge_lora(self.denoiser)
+
+    @torch.no_grad()
+    def sample(self, prompts: Sequence[str], *, seed: int = 0, num_steps: int = 20,
+               guidance_scale: float = 1.0, eta: float = 1.0) -> torch.Tensor:
+        """Latents (B, n_slots, SLOT_DIM) for `prompts`; sample i's noise is keyed by (seed, i)."""
+        from textnorm.train.sampling import derive_seed, keyed_noise, sample
+
+        keys = [derive_seed(seed, i) for i in range(len(prompts))]
+        noise = keyed_noise(keys, (num_steps + 1, *self.latent_shape)).to(self.device)
+        cond = self.encode_prompts(prompts)
+        traj = sample(self, self.denoiser, cond, noise=noise, num_steps=num_steps,
+                      guidance_scale=guidance_scale, eta=eta)
+        return traj.final
+
+
+def save_generator(model: SceneDiffusionModel, folder: str | Path, *, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``generator.safetensors`` and ``generator.json`` (config and `meta`) into `folder`."""
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"denoiser.{k}": v.detach().cpu().contiguous() for k, v in model.denoiser.state_dict().items()}
+    tensors.update({f"text_encoder.{k}": v.detach().cpu().contiguous()
+                    for k, v in model.text_encoder.state_dict().items()})
+    save_file(tensors, str(out / WEIGHTS))
+    (out / CONFIG).write_text(json.dumps({"config": model.cfg.to_dict(), **(meta or {})}, indent=1) + "\n")
+    return out / WEIGHTS
+
+
+def load_generator(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> SceneDiffusionModel:
+    """Load a generator saved by `save_generator`; the weights shipped in the package by default.
+
+    Args:
+        path: a folder holding ``generator.safetensors`` and ``generator.json``.
+        device: where to put it.
+
+    Raises:
+        ParameterError: the folder or its files are missing or do not match.
+    """
+    from safetensors.torch import load_file
+
+    if path is None:
+        folder = resources.files("textnorm.embedded").joinpath("weights")
+        with resources.as_file(folder) as f:
+            return load_generator(Path(f), device=device)
+    folder = Path(path)
+    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+        raise ParameterError(f"path: expected a folder with {WEIGHTS} and {CONFIG}, got {str(folder)!r}")
+    try:
+        meta = json.loads((folder / CONFIG).read_text())
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"path: {CONFIG} in {str(folder)!r} is not valid JSON: {exc}") from exc
+    cfg = GeneratorConfig.from_dict(meta.get("config", {}))
+    model = SceneDiffusionModel(cfg)
+    tensors = load_file(str(folder / WEIGHTS))
+    for prefix, module in (("denoiser.", model.denoiser), ("text_encoder.", model.text_encoder)):
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ParameterError(f"path: weights in {str(folder)!r} do not match the config: {exc}") from exc
+    model.denoiser.eval()
+    return model.to(device)
