@@ -4,6 +4,7 @@ Actions:
   sample   print prompts of a category (seeded, from a split)
   render   draw prompts (correct renders or near-misses) to PNG files plus a manifest.json
   judge    read PNG images against prompts and print each verdict (text or JSON)
+  train-generator  train the shipped scene-latent generator from a seed (textnorm.embedded.generator)
 
 Examples:
   textnorm world sample --category spatial --n 5 --split test
@@ -54,6 +55,10 @@ def add_parser(subparsers: Any) -> None:
     j.add_argument("--json", action="store_true", help="print one JSON object per image")
     j.add_argument("--no-abstain", action="store_true", help="never answer unknown; always a best reading")
     j.set_defaults(run=_judge)
+
+    from textnorm.embedded.generator_cli import add_train_generator
+
+    add_train_generator(sub)
 
 
 def _fail(message: str) -> int:
