@@ -128,7 +128,7 @@ def test_default_hub_weights_offline() -> None:
         PickScoreScorer.from_pretrained()
     with pytest.raises(ModelLoadError, match=r"HPSv2Scorer\(ViT-H-14\): could not load hub id 'xswu/HPSv2/HPS_v2.1_compressed.pt'"):
         HPSv2Scorer.from_pretrained()
-    with pytest.raises(ModelLoadError, match=r"CLIPScorer\(ViT-B-32\): could not load hub id 'laion2b_s34b_b79k'"):
+    with pytest.raises(ModelLoadError, match=r"CLIPScorer\(ViT-B-32\): could not load open_clip pretrained tag 'laion2b_s34b_b79k' \(HF_HUB_OFFLINE=1"):
         CLIPScorer.from_pretrained("ViT-B-32", pretrained="laion2b_s34b_b79k")
 
 

@@ -46,10 +46,11 @@ def require_local(model: str, path: str) -> Path:
 
 
 @contextmanager
-def loading(model: str, source: str, *, local: bool | None = None) -> Iterator[None]:
+def loading(model: str, source: str, *, local: bool | None = None, what: str | None = None) -> Iterator[None]:
     """Turn any failure while loading `source` into ModelLoadError naming model and source.
 
-    `local` says whether `source` is a local path (None: guess from its form).
+    `local` says whether `source` is a local path (None: guess from its form); `what` names
+    a remote source other than a hub id (an open_clip pretrained tag).
     """
     try:
         yield
@@ -59,7 +60,7 @@ def loading(model: str, source: str, *, local: bool | None = None) -> Iterator[N
         raise ModelLoadError(f"{model}: a package needed to load {source!r} is missing: {exc}") from exc
     except Exception as exc:  # the libraries raise OSError, ValueError, HTTP and hub errors
         local = looks_like_path(source) if local is None else local
-        where = "local path" if local else "hub id"
+        where = "local path" if local else what or "hub id"
         hint = "" if local else _offline_hint()
         raise ModelLoadError(
             f"{model}: could not load {where} {source!r}{hint}: {type(exc).__name__}: {exc}"
@@ -76,11 +77,11 @@ def hub_file(model: str, repo_or_path: str, filename: str | None = None) -> Path
         return Path(hf_hub_download(repo_or_path, filename))
 
 
-def call_loader(model: str, source: str, loader: Callable[[], T]) -> T:
+def call_loader(model: str, source: str, loader: Callable[[], T], *, what: str | None = None) -> T:
     """`loader()` with its errors mapped by `loading`; local paths are checked first."""
     if looks_like_path(source):
         require_local(model, source)
-    with loading(model, source):
+    with loading(model, source, what=what):
         return loader()
 
 

@@ -198,7 +198,7 @@ class CLIPScorer(Scorer):
             built = call_loader(label, source, lambda: open_clip.create_model(
                 name, pretrained=source if pretrained else None, device=device,
                 precision=_PRECISION[dtype], require_pretrained=True,
-            ))
+            ), what="open_clip pretrained tag" if pretrained else None)
             tok = tokenizer or call_loader(label, name, lambda: open_clip.get_tokenizer(name))
             return cls.from_open_clip(built, tok, id=f"open_clip:{name}:{source}", **kwargs)
 
