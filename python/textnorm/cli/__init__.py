@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Sequence
 
 # Subcommand modules, in the order `textnorm --help` lists them.
-SUBCOMMANDS: list[str] = ["demo", "eval", "train", "world"]
+SUBCOMMANDS: list[str] = ["demo", "contrast", "eval", "train", "world"]
 
 
 def build_parser() -> argparse.ArgumentParser:
