@@ -1,0 +1,148 @@
+"""The shipped proxy rewards: loading, the scorer protocol against a float64 reference, and the
+documented blind spots measured on held-out renders."""
+
+from __future__ import annotations
+
+import doctest
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from textnorm._core import LayoutError, ParameterError
+from textnorm.embedded import proxy
+from textnorm.embedded.proxy import NAMES, ProxyScorer, load_proxies, load_proxy
+from textnorm.scorers.base import ModelLoadError
+from textnorm.world import parse, render, sample_prompts
+from textnorm.world.scene import near_miss_prompt
+
+
+@pytest.fixture(scope="module")
+def proxies() -> dict[str, ProxyScorer]:
+    return {p.id.split(":")[1]: p for p in load_proxies()}
+
+
+def test_shipped_weights_load_and_stay_small() -> None:
+    scorers = load_proxies()
+    assert [s.id for s in scorers] == [f"textnorm-proxy:{n}" for n in NAMES]
+    total = sum(f.stat().st_size for f in proxy.WEIGHTS.iterdir() if f.is_file())
+    assert total <= 25 * 2**20  # every embedded model together
+    for name in NAMES:
+        size = (proxy.WEIGHTS / f"proxy_{name.replace('-', '_')}.safetensors").stat().st_size
+        assert 0.2 * 2**20 < size < 3 * 2**20
+    assert [s.id for s in load_proxies(["relation-blind"])] == ["textnorm-proxy:relation-blind"]
+    assert 1.0 <= scorers[0]._scale <= 100.0
+
+
+def test_docstring_example_runs() -> None:
+    assert doctest.testmod(sys.modules["textnorm.embedded.proxy"]).failed == 0
+
+
+def test_score_is_scaled_cosine_of_the_encoders(proxies: dict[str, ProxyScorer]) -> None:
+    scorer = proxies["count-blind"]
+    images = render(["two red circles", "a blue square above a green star"], seed=3)
+    texts = ["two red circles", "three red circles", "a blue square above a green star", "a pink heart"]
+    scores = scorer.score(images, texts)
+    assert scores.shape == (2, 4) and scores.dtype == torch.float32
+    img = scorer.encode_images(images).double().numpy()
+    txt = scorer.encode_text(texts).double().numpy()
+    cos = (img / np.linalg.norm(img, axis=1, keepdims=True)) @ (txt / np.linalg.norm(txt, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(scores.numpy(), scorer._scale * cos, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(img, axis=1), 1.0, atol=1e-5)
+    # The right prompt wins on each render.
+    assert scores[0].argmax().item() in (0, 1) and scores[1].argmax().item() == 2
+    # A float image in [0, 1] and its uint8 version score the same; a 128x128 render is resized.
+    same = scorer.score(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, texts)
+    np.testing.assert_allclose(same.numpy(), scores.numpy(), atol=1e-4)
+    big = render(["two red circles"], seed=3, size=128)
+    assert scorer.score(big, texts).shape == (1, 4)
+
+
+def test_score_sets_and_pairs_agree_with_score(proxies: dict[str, ProxyScorer]) -> None:
+    scorer = proxies["relation-blind"]
+    images = render(["a red star", "four cyan rings", "a red star"], seed=[1, 2, 3])
+    lists = [["a red star", "a blue star", "two red stars"], ["four cyan rings"], ["a red star", "a red ring"]]
+    values, offsets = scorer.score_sets(images, lists)
+    assert offsets.tolist() == [0, 3, 4, 6] and values.dtype == torch.float32
+    for i, texts in enumerate(lists):
+        full = scorer.score(images[i : i + 1], texts)[0]
+        np.testing.assert_allclose(values[offsets[i] : offsets[i + 1]].numpy(), full.numpy(), atol=1e-5)
+    pairs = scorer.score_pairs(images, ["a red star", "four cyan rings", "a red ring"])
+    np.testing.assert_allclose(pairs.numpy(), values[[0, 3, 5]].numpy(), atol=1e-5)
+    with pytest.raises(LayoutError):
+        scorer.score_sets(images, lists[:2])
+
+
+def test_text_cache_counts_and_serves_the_same_features() -> None:
+    scorer = load_proxy("count-blind", cache_size=2)
+    first = scorer.encode_text(["a red star", "a red star", "two blue rings"])
+    assert scorer.cache_info() == (0, 2, 2)
+    again = scorer.encode_text(["two blue rings", "a red star"])
+    assert scorer.cache_info() == (2, 2, 2)
+    assert torch.equal(again[0], first[2]) and torch.equal(again[1], first[0])
+    scorer.encode_text(["a green cross"])  # evicts the least recently used ("two blue rings")
+    assert scorer.cache_info().size == 2
+    scorer.encode_text(["two blue rings"])
+    assert scorer.cache_info().misses == 4
+    scorer.clear_cache()
+    assert scorer.cache_info() == (0, 0, 0)
+
+
+def test_gradients_flow_to_images_not_to_weights(proxies: dict[str, ProxyScorer]) -> None:
+    scorer = proxies["count-blind"]
+    images = (torch.from_numpy(render(["a red star"], seed=0)).permute(0, 3, 1, 2).float() / 255).requires_grad_()
+    scorer.score_pairs(images, ["a red star"]).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in scorer.model.parameters())
+
+
+def _margins(scorer: ProxyScorer, category: str, kind: str, n: int = 24) -> np.ndarray:
+    """score(image, its prompt) - score(image, a `kind` near-miss prompt) on held-out renders."""
+    rng = np.random.default_rng(11)
+    prompts = sample_prompts(category, n, seed=2, split="test")
+    images = render(prompts, seed=500)
+    misses = [near_miss_prompt(parse(p), kind, rng).text for p in prompts]
+    values, _ = scorer.score_sets(images, [[p, m] for p, m in zip(prompts, misses)])
+    pairs = values.view(-1, 2).numpy().astype(np.float64)
+    return pairs[:, 0] - pairs[:, 1]
+
+
+def test_count_blind_cannot_tell_two_from_three(proxies: dict[str, ProxyScorer]) -> None:
+    cb, rb = proxies["count-blind"], proxies["relation-blind"]
+    images = render(["two red circles", "three red circles"] * 4, seed=100)
+    gaps = {}
+    for name, s in (("cb", cb), ("rb", rb)):
+        sc = s.score(images, ["two red circles", "three red circles"]).numpy().astype(np.float64)
+        gaps[name] = np.abs(sc[:, 0] - sc[:, 1]).mean()
+    assert gaps["cb"] < 0.35 * gaps["rb"], gaps
+    cb_m, rb_m = _margins(cb, "counting", "count"), _margins(rb, "counting", "count")
+    assert (rb_m > 0).mean() >= 0.8 and (cb_m > 0).mean() <= 0.75
+    assert np.abs(cb_m).mean() < 0.5 * np.abs(rb_m).mean()
+    # Colour is no blind spot of either.
+    assert (_margins(cb, "counting", "colour") > 0).mean() >= 0.9
+
+
+def test_relation_blind_cannot_tell_left_from_right(proxies: dict[str, ProxyScorer]) -> None:
+    cb, rb = proxies["count-blind"], proxies["relation-blind"]
+    cb_m, rb_m = _margins(cb, "spatial", "relation"), _margins(rb, "spatial", "relation")
+    assert (cb_m > 0).mean() >= 0.75 and (rb_m > 0).mean() <= 0.7
+    assert np.abs(rb_m).mean() < 0.5 * np.abs(cb_m).mean()
+    # Binding is weak too: swapped colours barely move its score.
+    cb_b, rb_b = _margins(cb, "binding", "binding"), _margins(rb, "binding", "binding")
+    assert (cb_b > 0).mean() > (rb_b > 0).mean()
+
+
+def test_loader_errors(tmp_path) -> None:
+    with pytest.raises(ParameterError, match="name: expected one of count-blind"):
+        load_proxy("clip")
+    with pytest.raises(ParameterError, match="names"):
+        load_proxies("count-blind")
+    with pytest.raises(ParameterError, match="names"):
+        load_proxies([])
+    with pytest.raises(ModelLoadError, match="cannot load a proxy"):
+        ProxyScorer.from_files(tmp_path / "x.safetensors", tmp_path / "x.json", id="x")
+    stem = proxy.WEIGHTS / "proxy_count_blind"
+    (tmp_path / "bad.json").write_text('{"config": {"vocab": ["<pad>", "<unk>", "a"]}}')
+    with pytest.raises(ModelLoadError):  # weights that do not fit the config
+        ProxyScorer.from_files(stem.with_suffix(".safetensors"), tmp_path / "bad.json", id="x")
