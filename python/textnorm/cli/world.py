@@ -4,6 +4,7 @@ Actions:
   sample   print prompts of a category (seeded, from a split)
   render   draw prompts (correct renders or near-misses) to PNG files plus a manifest.json
   judge    read PNG images against prompts and print each verdict (text or JSON)
+  train-proxy  train a shipped proxy reward from its recipe and seed (textnorm.embedded.proxy)
   train-generator  train the shipped scene-latent generator from a seed (textnorm.embedded.generator)
 
 Examples:
@@ -55,6 +56,16 @@ def add_parser(subparsers: Any) -> None:
     j.add_argument("--json", action="store_true", help="print one JSON object per image")
     j.add_argument("--no-abstain", action="store_true", help="never answer unknown; always a best reading")
     j.set_defaults(run=_judge)
+
+    t = sub.add_parser("train-proxy", help="train a proxy reward model (reproduces the shipped weights)")
+    t.add_argument("--name", required=True, help="count-blind or relation-blind")
+    t.add_argument("--seed", type=int, default=None, help="default: the shipped model's seed")
+    t.add_argument("--steps", type=int, default=None, help="default: the shipped model's budget")
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--threads", type=int, default=1, help="torch threads (1 reproduces the shipped bits)")
+    t.add_argument("--out", type=Path, default=None,
+                   help="output stem (writes STEM.safetensors and STEM.json; default: ./proxy_NAME)")
+    t.set_defaults(run=_train_proxy)
 
     from textnorm.embedded.generator_cli import add_train_generator
 
@@ -176,4 +187,23 @@ def _judge(args: argparse.Namespace) -> int:
                 f"{v.constraint.text}: {'yes' if v.holds else 'no'}" for v in r.verdicts
             )
             print(f"{f}\t{r.prompt}\t{verdict}\t{detail}")
+    return 0
+
+
+def _train_proxy(args: argparse.Namespace) -> int:
+    from textnorm._core import TextnormError
+    from textnorm.embedded.proxy_train import save_proxy, train_proxy
+
+    out = args.out if args.out is not None else Path("proxy_" + args.name.replace("-", "_"))
+    try:
+        model, info = train_proxy(
+            args.name, seed=args.seed, steps=args.steps, batch_size=args.batch_size, threads=args.threads,
+            log=lambda step, loss: print(f"step {step}: loss {loss:.4f}", flush=True),
+        )
+        weights, config = save_proxy(model, info, out)
+    except TextnormError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"--out: {exc}")
+    print(f"trained {args.name} in {info['seconds']:.1f} s; wrote {weights} and {config}")
     return 0
