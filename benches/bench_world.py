@@ -70,7 +70,7 @@ def test_judge_accuracy(world: dict[str, Any]) -> None:
             unknown = np.mean([r.unknown for r in res])
             cells.append(f"{cat} {aligned:.2%}/{verdicts:.2%}/{unknown:.2%}")
             if name == "clean":
-                worst = min(worst, aligned)
+                worst = min(worst, float(aligned))
         print(f"  {name:20s} " + "  ".join(cells))
     assert worst >= 0.99
 

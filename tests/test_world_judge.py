@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from scipy import ndimage
+from scipy import ndimage  # type: ignore[import-untyped]
 
 from textnorm import LayoutError, ParameterError
 from textnorm.world import (

@@ -239,6 +239,6 @@ def test_render_argument_errors() -> None:
     with pytest.raises(ParameterError, match="size"):
         render(["a red circle"], size=8)
     with pytest.raises(ParameterError, match="size"):
-        render(["a red circle"], size=64.0)  # type: ignore[arg-type]
+        render(["a red circle"], size=64.0)  # type: ignore[call-overload]
     with pytest.raises(NonFiniteError, match="scene"):
         render_scene(Scene((WorldObject("circle", "red", "big", math.nan, 0.5, 0.1, (0, 0, 0)),)))

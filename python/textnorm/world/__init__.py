@@ -1,13 +1,23 @@
 """A synthetic world with an exact judge: ground truth for text-image alignment.
 
-Prompts come from a small grammar (`parse`, `sample_prompts`), images from a numpy renderer
-(`render`, `render_near_misses`, `render_slots`), and `judge` reads any image's pixels and says
-which constraints of its prompt hold. `make_benchmark` mixes correct renders and near-misses into
-a labelled set. Geometry (for soft, differentiable re-implementations): `textnorm.world.geometry`.
+- Prompts: a small plain-English grammar (`parse`, `Prompt`, `Prompt.constraints`) and seeded
+  samplers per category with a fixed held-out split (`sample_prompts`, `split_of`).
+- Images: a numpy renderer, deterministic from (prompt, seed) (`render`), deliberate near-misses
+  (`render_near_misses`), and a decoder from continuous object slots (`render_slots`,
+  `scenes_to_slots`, `slots_to_scenes`) for generators over a compact scene latent. Geometry and
+  compositing, for soft differentiable re-implementations: `textnorm.world.geometry`
+  (`signed_distance` runs on torch tensors too).
+- The judge: `judge(images, prompts)` reads pixels only and reports each constraint's verdict,
+  the fraction satisfied, `aligned`, and `unknown` for unreadable images; `judge_scenes` checks the
+  same constraints on scenes (the ground truth); `alignment` / `fractions` turn results into
+  reward arrays.
+- `make_benchmark` mixes correct renders and near-misses into a labelled TIA2-like set.
 
-This package imports nothing of textnorm but its error classes, and needs only numpy (and scipy
-for the judge); it never imports torch.
+This package imports nothing of textnorm but its error classes and never imports torch; rendering
+needs numpy alone, the judge also scipy (loaded on first use).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from textnorm.world.geometry import AREA_FACTOR, signed_distance
 from textnorm.world.grammar import RELATION_MARGIN, Constraint, ObjectSpec, Prompt, check, parse, try_parse
@@ -44,11 +54,23 @@ from textnorm.world.vocab import (
     SIZES,
 )
 
+if TYPE_CHECKING:  # the judge needs scipy: imported lazily below, typed here
+    from textnorm.world.benchmark import WorldBenchmark, make_benchmark
+    from textnorm.world.judging import (
+        Detected,
+        JudgeResult,
+        Verdict,
+        alignment,
+        fractions,
+        judge,
+        judge_scenes,
+    )
+
 _JUDGE = {"judge", "judge_scenes", "alignment", "fractions", "JudgeResult", "Verdict", "Detected"}
 _BENCH = {"make_benchmark", "WorldBenchmark"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # The judge needs scipy; load it on first use so rendering works with numpy alone.
     if name in _JUDGE:
         from textnorm.world import judging as _j

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
 
@@ -92,6 +93,26 @@ def _prompts(prompts: Sequence[str | Prompt] | str) -> list[Prompt]:
 def rng_for(prompt: Prompt, seed: int, stream: int = 0) -> np.random.Generator:
     """The generator behind (prompt, seed): seeded by the seed and a checksum of the text."""
     return np.random.default_rng([seed, zlib.crc32(prompt.text.encode()), stream])
+
+
+@overload
+def render(
+    prompts: Sequence[str | Prompt] | str,
+    *,
+    seed: int | Sequence[int] = ...,
+    size: int = ...,
+    return_scenes: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def render(
+    prompts: Sequence[str | Prompt] | str,
+    *,
+    seed: int | Sequence[int] = ...,
+    size: int = ...,
+    return_scenes: Literal[True],
+) -> tuple[np.ndarray, list[Scene]]: ...
 
 
 def render(
