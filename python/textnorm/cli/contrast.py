@@ -76,7 +76,7 @@ class _Progress:
         self.total, self.desc, self.enabled, self.done, self.bar = total, desc, enabled, 0, None
         if enabled:
             try:
-                from tqdm import tqdm
+                from tqdm import tqdm  # type: ignore[import-untyped]
 
                 self.bar = tqdm(total=total, desc=desc, unit="prompt", file=sys.stderr)
             except ImportError:
