@@ -112,6 +112,9 @@ class Scorer:
 
     #: True for models that score an image without a prompt (they refuse TextNorm).
     prompt_free: bool = False
+    #: True when `_paired` runs a joint model (chunked by max_batch_size); dual encoders'
+    #: `_paired` is a row-wise dot product, done in one go.
+    cross_encoder: bool = False
 
     def __init__(
         self,
@@ -237,14 +240,12 @@ class Scorer:
         flat = [text for prompts in lists for text in prompts]
         text_features = self.encode_text(flat)
         owner = torch.repeat_interleave(torch.arange(len(lists), device=self.device), sizes)
+        step = self.max_batch_size if self.cross_encoder else len(flat)
         values = []
-        for start in range(0, len(flat), self.max_batch_size):
-            rows = owner[start : start + self.max_batch_size]
+        for start in range(0, len(flat), step):
+            rows = owner[start : start + step]
             values.append(
-                self._paired(
-                    image_features.index_select(0, rows),
-                    text_features[start : start + self.max_batch_size],
-                )
+                self._paired(image_features.index_select(0, rows), text_features[start : start + step])
             )
         return torch.cat(values).float(), offsets
 

@@ -73,6 +73,7 @@ class BLIP2Scorer(Scorer):
         self.tokenizer = tokenizer
         self.logit_scale = float(logit_scale)
         self.head = head
+        self.cross_encoder = head == "itm"
         if head == "itm":
             self.id = f"{id}:itm"  # another score: score caches must not mix them
         qformer = model.config.qformer_config

@@ -40,6 +40,8 @@ class ImageRewardScorer(Scorer):
         cache_size: token-id cache entries (0 disables).
     """
 
+    cross_encoder = True
+
     def __init__(
         self, model: Any, *, id: str, preprocess: ImagePreprocess | None = None,
         max_batch_size: int = 64, cache_size: int = 4096,
