@@ -7,8 +7,9 @@ scorer calls without a cache (K+1 image encodings). Target: TextNorm <= 1.3x raw
 
 pytest-benchmark: ``python -m pytest benches/bench_reward.py --benchmark-only``
 (``-k throughput`` for images/s of each scorer class at its real architecture size).
-Ratio table: ``python benches/bench_reward.py`` (medians); images/s table: ``--sizes`` (one
-timed call per scorer after warming its text cache). torch threads from BENCH_THREADS (default 2).
+Ratio table: ``python benches/bench_reward.py [--no-naive]`` (medians of round-robin rounds);
+images/s table: ``--sizes`` (one timed call per scorer after warming its text cache).
+torch threads from BENCH_THREADS (default 2).
 """
 
 from __future__ import annotations
@@ -71,11 +72,16 @@ def contenders() -> dict[str, Callable[[], Any]]:
         with torch.no_grad():
             return torch.stack([cold.score_pairs(batch, [lst[k] for lst in lists]) for k in range(K + 1)], 1)
 
+    def encode_only() -> torch.Tensor:
+        with torch.no_grad():
+            return scorer.encode_images(batch)
+
     calibrated(batch, prompts)
     raw(batch, prompts)
     return {
         "textnorm_warm": lambda: calibrated(batch, prompts),
         "raw": lambda: raw(batch, prompts),
+        "image_encoding_only": encode_only,
         "naive_k_plus_1": naive,
     }
 
@@ -85,7 +91,7 @@ def calls() -> dict[str, Callable[[], Any]]:
     return contenders()
 
 
-@pytest.mark.parametrize("name", ["textnorm_warm", "raw", "naive_k_plus_1"])
+@pytest.mark.parametrize("name", ["textnorm_warm", "raw", "image_encoding_only", "naive_k_plus_1"])
 def test_reward_vit_b32(benchmark: Any, calls: dict[str, Callable[[], Any]], name: str) -> None:
     benchmark.group = f"reward ViT-B-32, {N_IMAGES} images 224px, K={K}, {THREADS} threads"
     benchmark.pedantic(calls[name], rounds=1 if name.startswith("naive") else 5, iterations=1)
@@ -187,11 +193,25 @@ def main() -> None:
         sizes()
 
 
-def ratios() -> None:
-    timed = {name: _median(call, 1 if name.startswith("naive") else 5) for name, call in contenders().items()}
+def ratios(rounds: int = 5) -> None:
+    """Round-robin over the contenders, so a change of machine load hits all of them alike."""
+    calls = contenders()
+    if "--no-naive" in sys.argv:
+        del calls["naive_k_plus_1"]
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for r in range(rounds):
+        for name, call in calls.items():
+            if name.startswith("naive") and r > 0:
+                continue  # K+1 image encodings: one round is enough to see the factor
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    timed = {name: statistics.median(ts) for name, ts in times.items()}
     print("| contender | median ms | vs raw |\n|---|---|---|")
     for name, seconds in timed.items():
         print(f"| {name} | {seconds * 1e3:.0f} | {seconds / timed['raw']:.2f}x |")
+    pairs = [t - e for t, e in zip(times["textnorm_warm"], times["image_encoding_only"], strict=True)]
+    print(f"\nTextNorm minus image encoding, per round (median): {statistics.median(pairs) * 1e3:.0f} ms")
 
 
 def sizes() -> None:
