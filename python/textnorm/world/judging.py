@@ -6,16 +6,18 @@ into a palette colour and a coverage, keeps pixels at least half covered, finds 
 components per colour, drops specks smaller than `MIN_AREA` (at 64 px; scaled by image area),
 classifies each component's shape by nearest references in a scale-free feature space
 (`textnorm.world._classify`), reads its size from its area (the radius whose shape would have
-that area, ``sqrt(area / AREA_FACTOR[shape])``, against `SIZE_THRESHOLD`) and its position from its centroid, then checks the prompt's
-constraints (`textnorm.world.grammar`).
+that area, ``sqrt(area / AREA_FACTOR[shape])``, against `SIZE_THRESHOLD`) and its position from
+its centroid, then checks the prompt's constraints (`textnorm.world.grammar`).
 
 It abstains (`unknown=True`, `aligned=None`) on images it cannot read, instead of guessing:
 non-finite pixels, a border that is not one plain colour near the world's background, more than
 `MAX_FOREIGN` of the pixels explained by no palette colour (noise, tints, other colours), edges
 blurred beyond `MAX_HALO` (partly covered pixels per object edge pixel: about 0.3 on renders,
-1.5 at a Gaussian blur of sigma 1.5 px), more specks than `MAX_SPECKS`, more than `MAX_OBJECTS` objects, or a component unlike every reference
-shape (distance over `MAX_DISTANCE`: merged or torn objects, ragged noisy edges). With
-``abstain=False`` it always gives its best reading instead.
+1.5 at a Gaussian blur of sigma 1.5 px), more specks than `MAX_SPECKS` (specks touching an
+object are stray edge pixels and ignored), more than `MAX_OBJECTS` objects, or a component unlike
+every reference shape (distance over `MAX_DISTANCE`: merged or torn objects, ragged noisy edges).
+Non-finite pixels are always unknown; with ``abstain=False`` it otherwise always gives its best
+reading.
 """
 
 from __future__ import annotations

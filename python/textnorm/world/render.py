@@ -90,6 +90,13 @@ def _prompts(prompts: Sequence[str | Prompt] | str) -> list[Prompt]:
     return [p if isinstance(p, Prompt) else parse(p) for p in prompts]
 
 
+def _stack(scenes: list[Scene], size: int) -> np.ndarray:
+    _check_size(size)
+    if not scenes:
+        return np.zeros((0, size, size, 3), np.uint8)
+    return np.stack([render_scene(sc, size=size) for sc in scenes])
+
+
 def rng_for(prompt: Prompt, seed: int, stream: int = 0) -> np.random.Generator:
     """The generator behind (prompt, seed): seeded by the seed and a checksum of the text."""
     return np.random.default_rng([seed, zlib.crc32(prompt.text.encode()), stream])
@@ -138,7 +145,7 @@ def render(
     """
     ps = _prompts(prompts)
     scenes = [sample_scene(p, rng_for(p, s)) for p, s in zip(ps, _seeds(seed, len(ps)))]
-    images = np.stack([render_scene(sc, size=size) for sc in scenes]) if scenes else np.zeros((0, size, size, 3), np.uint8)
+    images = _stack(scenes, size)
     return (images, scenes) if return_scenes else images
 
 
@@ -167,7 +174,7 @@ def render_near_misses(
         raise ParameterError(f"kind: expected one kind per prompt ({len(ps)}), got {len(kinds)}")
     out = [sample_near_miss(p, rng_for(p, s, 1), kind=k) for p, s, k in zip(ps, _seeds(seed, len(ps)), kinds)]
     scenes = [sc for sc, _ in out]
-    images = np.stack([render_scene(sc, size=size) for sc in scenes]) if scenes else np.zeros((0, size, size, 3), np.uint8)
+    images = _stack(scenes, size)
     return images, scenes, [k for _, k in out]
 
 
@@ -219,7 +226,4 @@ def slots_to_scenes(slots: np.ndarray) -> list[Scene]:
 
 def render_slots(slots: np.ndarray, *, size: int = 64) -> np.ndarray:
     """Decode and draw slot arrays: uint8 (N, size, size, 3). See `slots_to_scenes`."""
-    scenes = slots_to_scenes(slots)
-    if not scenes:
-        return np.zeros((0, size, size, 3), np.uint8)
-    return np.stack([render_scene(sc, size=size) for sc in scenes])
+    return _stack(slots_to_scenes(slots), size)

@@ -138,8 +138,9 @@ def _try_place(p: Prompt, rng: np.random.Generator, *, prefer_small: bool, jitte
         base = np.array(vocab.PALETTE[colour])
         if jitter:
             base = base + rng.integers(-COLOUR_JITTER, COLOUR_JITTER + 1, size=3)
-        rgb = tuple(int(c) for c in np.clip(base, 0, 255))
-        objs.append(WorldObject(spec.shape, colour, size, float(centres[i, 0]), float(centres[i, 1]), r, rgb))  # type: ignore[arg-type]
+        red, green, blue = (int(c) for c in np.clip(base, 0, 255))
+        x, y = float(centres[i, 0]), float(centres[i, 1])
+        objs.append(WorldObject(spec.shape, colour, size, x, y, r, (red, green, blue)))
     return Scene(tuple(objs))
 
 
