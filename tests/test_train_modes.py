@@ -278,3 +278,43 @@ def test_sigterm_checkpoints_at_the_step_boundary_and_resumes(tiny_model: Any, t
     cfg.resume = True
     res = train(cfg, reward_fn=brightness_reward, model=StableDiffusionModel.from_pretrained(str(tiny_model_dir)))
     assert res.step == 3 and len(calls) == 1
+
+
+def test_merged_lora_sampling_matches_wrapped(tiny_model: Any) -> None:
+    from textnorm.train.sampling import keyed_noise, sample
+
+    _lora(tiny_model)
+    with torch.no_grad():
+        for name, p in tiny_model.denoiser.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    cond = tiny_model.encode_prompts(["a cat", "two dogs"])
+    noise = keyed_noise([3, 4], (4, *tiny_model.latent_shape))
+    kw = {"noise": noise, "num_steps": 3, "guidance_scale": 2.0, "eta": 1.0}
+    with torch.no_grad():
+        wrapped = sample(tiny_model, tiny_model.denoiser, cond, **kw)
+        tiny_model.merge_lora()
+        merged = sample(tiny_model, tiny_model.denoiser, cond, **kw)
+        tiny_model.unmerge_lora()
+        again = sample(tiny_model, tiny_model.denoiser, cond, **kw)
+        with tiny_model.adapters_disabled():
+            base = sample(tiny_model, tiny_model.denoiser, cond, **kw)
+    torch.testing.assert_close(merged.latents, wrapped.latents, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(again.latents, wrapped.latents, rtol=1e-5, atol=1e-5)
+    assert (base.latents - wrapped.latents).abs().max() > 1e-3  # the adapter does something
+
+
+def test_full_finetune_sft_uses_a_frozen_reference(tiny_model: Any, tmp_path: Path) -> None:
+    from textnorm.train.checkpoint import load_checkpoint
+    from textnorm.train.runner import train
+
+    cfg = small_config(tmp_path, "sft", "unused", model={"full_finetune": True},
+                       prompts={"eval_fraction": 0.0}, sft={"selection": "per_prompt"},
+                       optim={"learning_rate": 1e-3}, run={"steps": 2})
+    res = train(cfg, reward_fn=brightness_reward, model=tiny_model)
+    steps = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert steps[0]["reg"] == 0.0 and steps[1]["reg"] > 0.0
+    assert res.lora_path is None
+    tensors, _ = load_checkpoint(tmp_path / "checkpoints" / "step-00000002.safetensors")
+    n_weights = sum(1 for k in tensors if k.startswith("weights."))
+    assert n_weights == len(list(tiny_model.denoiser.parameters()))

@@ -41,7 +41,10 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
     items = [(p, j) for p in range(len(prompts)) for j in range(cfg.n)]
     mine = items[ctx.rank::ctx.world]
     out = Path(ctx.cfg.run.output_dir)
-    images_all, rewards_all, owners, infos = [], [], [], []
+    images_all: list[torch.Tensor] = []
+    rewards_all: list[torch.Tensor] = []
+    owners: list[int] = []
+    infos: list[dict[str, float]] = []
     with ctx.sampling_weights() as net, torch.no_grad():
         for lo in range(0, len(mine), cfg.sample_batch_size):
             chunk = mine[lo:lo + cfg.sample_batch_size]
@@ -79,13 +82,13 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
             save_png(image_grid(imgs[torch.as_tensor(idx)], columns=len(idx)), out / "grids" / f"{p:05d}.png")
             save_png(image_grid(imgs[best[p]:best[p] + 1]), out / "best" / f"{p:05d}.png")
             if cfg.save_all_images:
-                for i in idx:
-                    save_png(image_grid(imgs[i:i + 1]), out / "all" / f"{p:05d}-{int(own[i]) % cfg.n:03d}.png")
+                for k in idx.tolist():
+                    save_png(image_grid(imgs[k:k + 1]), out / "all" / f"{p:05d}-{int(own[k]) % cfg.n:03d}.png")
         save_png(image_grid(imgs[torch.as_tensor([best[p] for p in range(len(prompts))])]), out / "best_grid.png")
         means = {"best_of_n/reward_mean": float(rew.mean()),
                  "best_of_n/best_reward_mean": float(np.mean([rew[best[p]] for p in range(len(prompts))]))}
         for info in infos:
-            for k, v in info.items():
-                means[f"best_of_n/{k}"] = means.get(f"best_of_n/{k}", 0.0) + v / len(infos)
+            for key, v in info.items():
+                means[f"best_of_n/{key}"] = means.get(f"best_of_n/{key}", 0.0) + v / len(infos)
         ctx.logger.log(0, means)
     return records

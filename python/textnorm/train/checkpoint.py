@@ -71,7 +71,7 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     meta = {"numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
             "random": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
     return tensors, meta

@@ -114,9 +114,9 @@ class DDPOTrainer:
         for _, i in results:
             for k, v in i.items():
                 info[k] = info.get(k, 0.0) + v / len(results)
-        gidx = torch.tensor([g for b in batches for g in b["gidx"]], device=rewards.device)
+        gidx_t = torch.tensor([g for b in batches for g in b["gidx"]], device=rewards.device)
         all_r = ctx.accelerator.gather(rewards.detach()).cpu().numpy()
-        all_g = ctx.accelerator.gather(gidx).cpu().numpy()
+        all_g = ctx.accelerator.gather(gidx_t).cpu().numpy()
         order = np.argsort(all_g, kind="stable")
         global_r = all_r[order].astype(np.float64)
         global_prompts = [train[choice[g]] for g in all_g[order]]
@@ -124,13 +124,13 @@ class DDPOTrainer:
             adv = self.tracker.update(global_prompts, global_r)
         else:
             adv = batch_advantages(global_r)
-        local_adv = torch.as_tensor(adv[gidx.cpu().numpy()], dtype=torch.float32, device=rewards.device)
+        local_adv = torch.as_tensor(adv[gidx_t.cpu().numpy()], dtype=torch.float32, device=rewards.device)
         return {
             "latents": torch.cat([b["latents"] for b in batches]),
             "log_probs": torch.cat([b["log_probs"] for b in batches]),
             "cond": torch.cat([b["cond"] for b in batches]),
             "timesteps": batches[0]["timesteps"],
-            "gidx": gidx.cpu().tolist(),
+            "gidx": gidx_t.cpu().tolist(),
             "advantages": local_adv,
             "images": batches[0]["images"],
             "metrics": {"reward_mean": float(global_r.mean()), "reward_std": float(global_r.std()),

@@ -40,7 +40,11 @@ class T2IModel(Protocol):
     denoiser: nn.Module
     scheduler: Any
     latent_shape: tuple[int, ...]
-    device: torch.device
+
+    @property
+    def device(self) -> torch.device:
+        """Where the denoiser lives."""
+        ...
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """Conditioning for each prompt, batch first; no gradient needed."""
@@ -171,7 +175,7 @@ class StableDiffusionModel:
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
     def enable_gradient_checkpointing(self) -> None:
-        self.denoiser.enable_gradient_checkpointing()
+        getattr(self.denoiser, "enable_gradient_checkpointing")()
 
     def add_lora(self, *, rank: int, alpha: float, targets: Sequence[str]) -> None:
         add_lora(self.denoiser, rank=rank, alpha=alpha, targets=targets)
@@ -201,7 +205,8 @@ def add_lora(module: nn.Module, *, rank: int, alpha: float, targets: Sequence[st
     """
     from peft import LoraConfig, inject_adapter_in_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), init_lora_weights=True)
+    config = LoraConfig(r=rank, lora_alpha=alpha,  # type: ignore[arg-type]  # floats work
+                         target_modules=list(targets), init_lora_weights=True)
     try:
         inject_adapter_in_model(config, module)
     except ValueError as err:

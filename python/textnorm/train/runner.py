@@ -168,7 +168,7 @@ def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | N
         if cfg.mode == "best-of-n":
             result.samples = run_best_of_n(ctx)
             return result
-        trainer = TRAINERS[cfg.mode](ctx)
+        trainer: Any = TRAINERS[cfg.mode](ctx)
         trainer.load_state(trainer_state)
         try:
             _loop(ctx, trainer, start, eval_reward_fn, result)

@@ -91,7 +91,9 @@ class SFTTrainer:
         train = ctx.prompts.train
         items = [(p, j) for p in range(len(train)) for j in range(cfg.samples_per_prompt)]
         mine = items[ctx.rank::ctx.world]
-        latents, rewards, owners = [], [], []
+        latents: list[torch.Tensor] = []
+        rewards: list[torch.Tensor] = []
+        owners: list[int] = []
         with ctx.model.adapters_disabled() if ctx.use_lora else torch.no_grad(), torch.no_grad():
             net = ctx.reference if ctx.reference is not None else ctx.model.denoiser
             for lo in range(0, len(mine), cfg.sample_batch_size):

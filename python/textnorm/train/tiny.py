@@ -19,8 +19,8 @@ def clip_tokenizer() -> Any:
     from transformers import CLIPTokenizer
 
     simple = open_clip.get_tokenizer("ViT-B-32")
-    merges = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda kv: kv[1])]
-    tok = CLIPTokenizer(vocab=dict(simple.encoder), merges=[tuple(m) for m in merges],
+    merges: list[tuple[str, ...]] = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda kv: kv[1])]
+    tok = CLIPTokenizer(vocab=dict(simple.encoder), merges=merges,  # type: ignore[arg-type]  # pairs: the tokenizers backend's format
                         bos_token="<start_of_text>", eos_token="<end_of_text>",
                         pad_token="<end_of_text>", unk_token="<end_of_text>", model_max_length=77)
     # transformers 5 can silently produce a broken tokenizer; fail loudly instead.
