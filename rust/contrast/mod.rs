@@ -115,68 +115,62 @@ pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex
         p: &parsed,
         lex,
     };
-    // Duplicate detection by key hash, confirmed exactly (index usize::MAX is the target).
-    let mut seen: FxHashMap<u64, usize> =
-        FxHashMap::with_capacity_and_hasher(64, Default::default());
-    seen.insert(dedup_hash(text), usize::MAX);
-    let mut set: Set = Vec::new();
-    let mut buf = Vec::new();
+    let mut cands = render::Cands::default();
+    let mut rule_of: Vec<Rule> = Vec::new();
     for &rule in rules {
-        buf.clear();
         match rule {
-            Rule::Drop => rules::drop(&inp, &mut buf),
-            Rule::Count => rules::count(&inp, &mut buf),
-            Rule::Hybrid => rules::hybrid(&inp, &mut buf),
-            Rule::Object => rules::object(&inp, &mut buf),
-            Rule::Color => rules::attributes(&inp, &[Kind::Color], &mut buf),
-            Rule::Attribute => {
-                rules::attributes(&inp, &[Kind::Size, Kind::Material, Kind::Texture], &mut buf)
-            }
-            Rule::Binding => rules::binding(&inp, &mut buf),
-            Rule::Relation => rules::relation(&inp, &mut buf),
-            Rule::Swap => rules::swap(&inp, &mut buf),
+            Rule::Drop => rules::drop(&inp, &mut cands),
+            Rule::Count => rules::count(&inp, &mut cands),
+            Rule::Hybrid => rules::hybrid(&inp, &mut cands),
+            Rule::Object => rules::object(&inp, &mut cands),
+            Rule::Color => rules::attributes(&inp, &[Kind::Color], &mut cands),
+            Rule::Attribute => rules::attributes(
+                &inp,
+                &[Kind::Size, Kind::Material, Kind::Texture],
+                &mut cands,
+            ),
+            Rule::Binding => rules::binding(&inp, &mut cands),
+            Rule::Relation => rules::relation(&inp, &mut cands),
+            Rule::Swap => rules::swap(&inp, &mut cands),
         }
-        for cand in buf.drain(..) {
-            let h = dedup_hash(&cand);
-            let fresh = match seen.get(&h) {
-                None => {
-                    seen.insert(h, set.len());
-                    true
-                }
-                Some(&i) => {
-                    let first = if i == usize::MAX {
-                        text
-                    } else {
-                        set[i].0.as_str()
-                    };
-                    // A hash collision of different keys: decide by an exact scan.
-                    !same_key(first, &cand)
-                        && !same_key(text, &cand)
-                        && !set.iter().any(|(s, _)| same_key(s, &cand))
-                }
-            };
-            if fresh {
-                set.push((cand, rule));
+        rule_of.resize(cands.len(), rule);
+    }
+    // Duplicate detection by key hash, confirmed exactly (usize::MAX stands for the target).
+    let mut seen: FxHashMap<u64, usize> =
+        FxHashMap::with_capacity_and_hasher(cands.len() + 1, Default::default());
+    seen.insert(dedup_hash(text), usize::MAX);
+    let mut kept: Vec<usize> = Vec::with_capacity(cands.len());
+    for i in 0..cands.len() {
+        let cand = cands.get(i);
+        let h = dedup_hash(cand);
+        let fresh = match seen.get(&h) {
+            None => {
+                seen.insert(h, i);
+                true
             }
+            Some(&j) => {
+                let first = if j == usize::MAX { text } else { cands.get(j) };
+                // A hash collision of different keys: decide by an exact scan.
+                !same_key(first, cand)
+                    && !same_key(text, cand)
+                    && !kept.iter().any(|&q| same_key(cands.get(q), cand))
+            }
+        };
+        if fresh {
+            kept.push(i);
         }
     }
-    match k {
-        Some(k) if k < set.len() => {
-            let keep = sampling::sample(set.len(), k, seed, text);
-            let mut it = set.into_iter().enumerate();
-            let mut out = Vec::with_capacity(k);
-            for i in keep {
-                for (j, item) in it.by_ref() {
-                    if j == i {
-                        out.push(item);
-                        break;
-                    }
-                }
-            }
-            out
+    if let Some(k) = k {
+        if k < kept.len() {
+            kept = sampling::sample(kept.len(), k, seed, text)
+                .into_iter()
+                .map(|j| kept[j])
+                .collect();
         }
-        _ => set,
     }
+    kept.into_iter()
+        .map(|i| (cands.get(i).to_string(), rule_of[i]))
+        .collect()
 }
 
 /// Sets for many prompts, in parallel for large inputs (see `crate::parallel`); the result

@@ -92,23 +92,20 @@ pub fn render_np(text: &str, np: &Np, lex: &Lexicon, change: &NpChange) -> Strin
     out
 }
 
-/// `text` with noun phrases re-rendered (`changes` in text order, non-overlapping).
-pub fn apply_nps(text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) -> String {
-    let mut out = String::with_capacity(text.len() + 24);
+/// Appends `text` with noun phrases re-rendered (`changes` in text order, non-overlapping).
+fn apply_nps_into(out: &mut String, text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) {
     let mut pos = 0;
     for (np, change) in changes {
         out.push_str(&text[pos..np.start]);
-        render_np_into(&mut out, text, np, lex, change);
+        render_np_into(out, text, np, lex, change);
         pos = np.end;
     }
     out.push_str(&text[pos..]);
-    out
 }
 
-/// `text` with `edits` (non-overlapping, any order) applied.
-pub fn apply(text: &str, mut edits: Vec<Edit>) -> String {
+/// Appends `text` with `edits` (non-overlapping, any order) applied.
+fn apply_into(out: &mut String, text: &str, mut edits: Vec<Edit>) {
     edits.sort_by_key(|e| e.0);
-    let mut out = String::with_capacity(text.len() + 16);
     let mut pos = 0;
     for (s, e, r) in edits {
         out.push_str(&text[pos..s]);
@@ -116,7 +113,58 @@ pub fn apply(text: &str, mut edits: Vec<Edit>) -> String {
         pos = e;
     }
     out.push_str(&text[pos..]);
+}
+
+/// `text` with noun phrases re-rendered (`changes` in text order, non-overlapping).
+pub fn apply_nps(text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) -> String {
+    let mut out = String::with_capacity(text.len() + 24);
+    apply_nps_into(&mut out, text, lex, changes);
     out
+}
+
+/// `text` with `edits` (non-overlapping, any order) applied.
+pub fn apply(text: &str, edits: Vec<Edit>) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    apply_into(&mut out, text, edits);
+    out
+}
+
+/// A prompt's candidates written back to back into one buffer, so making a candidate costs
+/// no allocation; only the ones kept become `String`s.
+#[derive(Default)]
+pub struct Cands {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Cands {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    pub fn push_str(&mut self, s: &str) {
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len());
+    }
+
+    pub fn push_edits(&mut self, text: &str, edits: Vec<Edit>) {
+        apply_into(&mut self.buf, text, edits);
+        self.ends.push(self.buf.len());
+    }
+
+    pub fn push_nps(&mut self, text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) {
+        apply_nps_into(&mut self.buf, text, lex, changes);
+        self.ends.push(self.buf.len());
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::inflection::transfer_case;
 use super::lexicon::{Kind, Lexicon, KINDS};
 use super::parse::{Np, Parsed};
-use super::render::{apply, apply_nps, render_np, NpChange};
+use super::render::{apply, render_np, Cands, NpChange};
 
 /// Joint count variation is used while the number of combinations stays at most this;
 /// beyond it each count varies alone.
@@ -34,12 +34,12 @@ impl Input<'_> {
 }
 
 /// `drop`: with several noun phrases, each one alone.
-pub fn drop(inp: &Input, out: &mut Vec<String>) {
+pub fn drop(inp: &Input, out: &mut Cands) {
     if inp.p.nps.len() < 2 {
         return;
     }
     for i in 0..inp.p.nps.len() {
-        out.push(inp.with_middle(inp.np_text(i)));
+        out.push_str(&inp.with_middle(inp.np_text(i)));
     }
 }
 
@@ -58,7 +58,7 @@ fn joint_key(t: &[usize]) -> (usize, Vec<usize>, Vec<std::cmp::Reverse<usize>>) 
 }
 
 /// `count`: counts move to N-2..N+2 (>= 1), jointly over all counted phrases.
-pub fn count(inp: &Input, out: &mut Vec<String>) {
+pub fn count(inp: &Input, out: &mut Cands) {
     let counted: Vec<usize> = (0..inp.p.nps.len())
         .filter(|&i| inp.p.nps[i].det.as_ref().is_some_and(|d| d.count.is_some()))
         .collect();
@@ -74,7 +74,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
         .iter()
         .try_fold(1usize, |acc, w| acc.checked_mul(w.len()))
         .filter(|&t| t <= MAX_JOINT_COUNTS);
-    let render = |values: &[u32]| -> String {
+    let render = |out: &mut Cands, values: &[u32]| {
         let changes: Vec<(&Np, NpChange)> = counted
             .iter()
             .zip(values.iter().zip(&targets))
@@ -87,7 +87,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
                 (&inp.p.nps[i], change)
             })
             .collect();
-        apply_nps(inp.text, inp.lex, &changes)
+        out.push_nps(inp.text, inp.lex, &changes);
     };
     if let Some(total) = total {
         let mut tuples: Vec<Vec<usize>> = Vec::with_capacity(total);
@@ -103,7 +103,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
         for t in tuples {
             let values: Vec<u32> = t.iter().zip(&windows).map(|(&i, w)| w[i]).collect();
             if values != targets {
-                out.push(render(&values));
+                render(out, &values);
             }
         }
     } else {
@@ -112,7 +112,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
                 if v != targets[j] {
                     let mut values = targets.clone();
                     values[j] = v;
-                    out.push(render(&values));
+                    render(out, &values);
                 }
             }
         }
@@ -120,7 +120,7 @@ pub fn count(inp: &Input, out: &mut Vec<String>) {
 }
 
 /// `hybrid`: for two phrases X and Y, "an X-like Y" and "a Y-like X".
-pub fn hybrid(inp: &Input, out: &mut Vec<String>) {
+pub fn hybrid(inp: &Input, out: &mut Cands) {
     let nps = &inp.p.nps;
     if nps.len() != 2 || nps[0].head.noun == nps[1].head.noun {
         return;
@@ -139,7 +139,7 @@ pub fn hybrid(inp: &Input, out: &mut Vec<String>) {
             mods: Some(mods),
             ..Default::default()
         };
-        out.push(inp.with_middle(&render_np(inp.text, y_np, inp.lex, &change)));
+        out.push_str(&inp.with_middle(&render_np(inp.text, y_np, inp.lex, &change)));
     }
 }
 
@@ -171,14 +171,14 @@ fn alternatives(inp: &Input, i: usize) -> Vec<usize> {
 }
 
 /// `object`: a noun replaced by another, same supercategory first.
-pub fn object(inp: &Input, out: &mut Vec<String>) {
+pub fn object(inp: &Input, out: &mut Cands) {
     for (i, np) in inp.p.nps.iter().enumerate() {
         for n in alternatives(inp, i) {
             let change = NpChange {
                 noun: Some(n),
                 ..Default::default()
             };
-            out.push(apply_nps(inp.text, inp.lex, &[(np, change)]));
+            out.push_nps(inp.text, inp.lex, &[(np, change)]);
         }
     }
 }
@@ -188,7 +188,7 @@ type Occurrence = (usize, usize, Kind, usize, Option<(usize, usize)>);
 
 /// `color` (kinds = [Color]) and `attribute` (sizes, materials, textures): each such word,
 /// in a phrase or free in the text, replaced by every other group of its kind.
-pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
+pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Cands) {
     let lex = inp.lex;
     let p = inp.p;
     // (start, end, kind, group, Some((phrase, modifier)) or None for a free word).
@@ -218,8 +218,8 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
                 continue;
             }
             let new = transfer_case(orig, word);
-            let cand = match at {
-                None => apply(inp.text, vec![(s, e, new)]),
+            match at {
+                None => out.push_edits(inp.text, vec![(s, e, new)]),
                 Some((i, j)) => {
                     let np = &p.nps[i];
                     let mut mods: Vec<&str> =
@@ -229,10 +229,9 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Vec<String>) {
                         mods: Some(mods),
                         ..Default::default()
                     };
-                    apply_nps(inp.text, lex, &[(np, change)])
+                    out.push_nps(inp.text, lex, &[(np, change)]);
                 }
-            };
-            out.push(cand);
+            }
         }
     }
 }
@@ -276,7 +275,7 @@ fn swapped_mods<'t>(text: &'t str, np: &Np, other: &Np, swap: &[Kind]) -> Vec<&'
 }
 
 /// `binding`: two phrases exchange their attributes, one kind at a time, then all at once.
-pub fn binding(inp: &Input, out: &mut Vec<String>) {
+pub fn binding(inp: &Input, out: &mut Cands) {
     let nps = &inp.p.nps;
     let groups = |np: &Np, k: Kind| -> Vec<usize> {
         np.mods
@@ -308,26 +307,22 @@ pub fn binding(inp: &Input, out: &mut Vec<String>) {
                     mods: Some(mb),
                     ..Default::default()
                 };
-                out.push(apply_nps(
-                    inp.text,
-                    inp.lex,
-                    &[(&nps[a], ca), (&nps[b], cb)],
-                ));
+                out.push_nps(inp.text, inp.lex, &[(&nps[a], ca), (&nps[b], cb)]);
             }
         }
     }
 }
 
 /// `relation`: a spatial relation replaced by its opposite.
-pub fn relation(inp: &Input, out: &mut Vec<String>) {
+pub fn relation(inp: &Input, out: &mut Cands) {
     for r in &inp.p.relations {
         let new = transfer_case(&inp.text[r.start..r.end], &r.opposite);
-        out.push(apply(inp.text, vec![(r.start, r.end, new)]));
+        out.push_edits(inp.text, vec![(r.start, r.end, new)]);
     }
 }
 
 /// `swap`: the two phrases around an asymmetric relation exchanged.
-pub fn swap(inp: &Input, out: &mut Vec<String>) {
+pub fn swap(inp: &Input, out: &mut Cands) {
     for r in inp.p.relations.iter().filter(|r| !r.symmetric) {
         let (a, b) = (&inp.p.nps[r.left], &inp.p.nps[r.left + 1]);
         let (ta, tb) = (inp.np_text(r.left), inp.np_text(r.left + 1));
@@ -335,6 +330,6 @@ pub fn swap(inp: &Input, out: &mut Vec<String>) {
             (a.start, a.end, transfer_case(ta, tb)),
             (b.start, b.end, transfer_case(tb, ta)),
         ];
-        out.push(apply(inp.text, edits));
+        out.push_edits(inp.text, edits);
     }
 }

@@ -152,7 +152,7 @@ fn timing_breakdown() {
             p: &parsed,
             lex: &lex,
         };
-        let mut buf = Vec::new();
+        let mut buf = render::Cands::default();
         rules::count(&inp, &mut buf);
         rules::object(&inp, &mut buf);
         rules::attributes(&inp, &[lexicon::Kind::Color], &mut buf);
