@@ -40,11 +40,16 @@ CONFIG = "generator.json"
 
 
 def make_scheduler(num_train_timesteps: int = 1000) -> Any:
-    """The DDIM scheduler of the generator (cosine betas, epsilon, no clipping)."""
+    """The DDIM scheduler of the generator (cosine betas, epsilon, no clipping).
+
+    ``steps_offset=1`` (as Stable Diffusion's) keeps the last step stochastic: with it at t = 0 the
+    step would map x_0 to itself (zero variance, so DDPO's log-probabilities are degenerate, and
+    no gradient for DRaFT).
+    """
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
-                         clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
+                         clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
 
 
 class SceneDiffusionModel:

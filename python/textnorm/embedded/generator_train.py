@@ -27,7 +27,7 @@ from textnorm.world.sampler import sample_prompt
 
 __all__ = ["DEFAULT_STEPS", "evaluate_generator", "make_dataset", "train_generator"]
 
-DEFAULT_STEPS = 1500
+DEFAULT_STEPS = 2500
 DEFAULT_BATCH = 128
 DEFAULT_EXAMPLES = 30000
 PROMPT_DROPOUT = 0.1
@@ -116,7 +116,8 @@ def train_generator(
     encoder.requires_grad_(False).eval()
     denoiser.eval()
     record = {"seed": seed, "steps": steps, "batch_size": batch_size, "learning_rate": learning_rate,
-              "examples": examples, "final_loss": float(np.mean(losses[-100:])),
+              "examples": examples, "initial_loss": float(np.mean(losses[: max(1, steps // 10)])),
+              "final_loss": float(np.mean(losses[-max(1, steps // 10):])),
               "data_seconds": round(data_s, 1), "seconds": round(time.perf_counter() - start, 1),
               "threads": torch.get_num_threads()}
     return model, record
