@@ -93,3 +93,25 @@ def test_same_output_for_any_thread_count() -> None:
     # and the same as the reference, computed here on a slice of the same prompts
     prompts = [f"{i % 9 + 1} red cats to the left of a big wooden chair {i}" for i in range(300)]
     assert _rust(prompts, k=6, seed=11) == ref.contrast(prompts, k=6, seed=11)
+
+
+_EXTRA = {
+    "nouns": {"animal": ["axolotl", ["octopus", "octopi"]], "gadget": ["drone", "robot vacuum"]},
+    "synonyms": [["drone", "quadcopter"]],
+    "colors": [["mauve", "lilac"], ["red"]],
+    "textures": [["glittery"]],
+    "relations": [["atop", "beneath"], ["near", "far from"]],
+    "symmetric_relations": ["atop"],
+}
+
+
+@given(st.lists(st.sampled_from([
+    "two octopi atop a mauve drone", "A lilac axolotl near three robot vacuums", "a glittery red cat atop a dog",
+    "an axolotl and a drone", "one robot vacuum beneath two red axolotls", "a quadcopter",
+]), min_size=1, max_size=4), st.sampled_from([None, 2]))
+def test_rust_equals_reference_with_an_extended_lexicon(prompts: list[str], k: int | None) -> None:
+    lexicon = textnorm.Lexicon.from_dict(_EXTRA)
+    got = textnorm.contrast(prompts, k=k, seed=4, lexicon=lexicon)
+    want = ref.contrast(prompts, k=k, seed=4, layers=[*ref.default_layers(), _EXTRA])
+    assert [list(zip(got[i], got.rules(i))) for i in range(len(got))] == want
+    assert all(p not in got[i] for i, p in enumerate(prompts))

@@ -246,3 +246,12 @@ def test_parse_prompts_cases() -> None:
     assert parse_prompts("1. ok\n" + "2. " + "x " * 400) == ["ok"]
     assert parse_prompts("[1, 2]\n- a cat") == ["a cat"]
     assert parse_prompts("") == [] and parse_prompts("\n\n  \n") == []
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import textnorm.llm.parse
+
+    result = doctest.testmod(textnorm.llm.parse)
+    assert result.attempted > 0 and result.failed == 0

@@ -166,3 +166,59 @@ fn timing_breakdown() {
     }
     eprintln!("all {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
 }
+
+// Grammar (parse.rs).
+mod grammar {
+    use crate::contrast::lexicon::Lexicon;
+    use crate::contrast::parse::*;
+
+    fn lex() -> Lexicon {
+        Lexicon::default_lexicon()
+    }
+
+    #[test]
+    fn words() {
+        let t = tokenize("a teddy bear-like frog, isn't it? café 3");
+        let w: Vec<&str> = t.iter().map(|t| t.lower.as_str()).collect();
+        assert_eq!(
+            w,
+            [
+                "a",
+                "teddy",
+                "bear-like",
+                "frog",
+                "isn't",
+                "it",
+                "café",
+                "3"
+            ]
+        );
+    }
+
+    #[test]
+    fn noun_phrases_and_relations() {
+        let lex = lex();
+        let text = "A big red star above a small blue hexagon";
+        let p = parse(text, &lex);
+        assert_eq!(p.nps.len(), 2);
+        assert_eq!(&text[p.nps[0].start..p.nps[0].end], "A big red star");
+        assert_eq!(p.nps[0].mods.len(), 2);
+        assert_eq!(p.relations.len(), 1);
+        assert_eq!(p.relations[0].opposite, "below");
+        let text = "a realistic photo of an orange cat and two teddy bears";
+        let p = parse(text, &lex);
+        let spans: Vec<&str> = p.nps.iter().map(|n| &text[n.start..n.end]).collect();
+        assert_eq!(spans, ["an orange cat", "two teddy bears"]);
+        assert_eq!(
+            p.nps[1].det.as_ref().unwrap().count,
+            Some(Count {
+                n: 2,
+                style: Style::Word
+            })
+        );
+        let p = parse("a dog chasing cats", &lex);
+        assert_eq!(p.nps.len(), 2);
+        let p = parse("a green triangle to the left of a purple circle", &lex);
+        assert_eq!(p.relations[0].opposite, "to the right of");
+    }
+}
