@@ -242,3 +242,14 @@ def test_render_argument_errors() -> None:
         render(["a red circle"], size=64.0)  # type: ignore[call-overload]
     with pytest.raises(NonFiniteError, match="scene"):
         render_scene(Scene((WorldObject("circle", "red", "big", math.nan, 0.5, 0.1, (0, 0, 0)),)))
+
+
+def test_near_miss_kinds_that_cannot_apply_are_not_offered() -> None:
+    every_shape = parse("a circle, a square, a triangle, a star, a cross, a diamond and a ring")
+    assert "extra" not in near_miss_kinds(every_shape)
+    with pytest.raises(ParameterError, match="kind"):
+        sample_near_miss(every_shape, np.random.default_rng(0), kind="extra")
+    scene, kind = sample_near_miss(every_shape, np.random.default_rng(0), kind="drop")
+    assert kind == "drop" and len(scene.objects) == 6
+    with pytest.raises(ParameterError, match="would not fit"):
+        sample_near_miss(parse("ten red circles"), np.random.default_rng(0), kind="count")

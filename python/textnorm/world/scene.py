@@ -144,10 +144,22 @@ def _try_place(p: Prompt, rng: np.random.Generator, *, prefer_small: bool, jitte
     return Scene(tuple(objs))
 
 
+def _free_pairs(objs: Sequence[ObjectSpec]) -> list[tuple[str, str]]:
+    """(shape, colour) pairs that no phrase describes at any size."""
+    return [
+        (shape, colour)
+        for shape in vocab.SHAPES
+        for colour in vocab.COLOURS
+        if not any(p.shape == shape and p.colour in (None, colour) for p in objs)
+    ]
+
+
 def near_miss_kinds(prompt: Prompt) -> tuple[str, ...]:
     """The near-miss kinds that apply to `prompt` (see `near_miss_prompt`)."""
-    kinds = ["count", "colour", "shape", "extra"]
     objs = prompt.objects
+    kinds = ["count", "colour", "shape"]
+    if _free_pairs(objs):
+        kinds.append("extra")
     if any(o.size for o in objs):
         kinds.append("size")
     if len(objs) >= 2:
@@ -187,6 +199,8 @@ def near_miss_prompt(prompt: Prompt, kind: str, rng: np.random.Generator) -> Pro
     o = objs[i]
     if kind == "count":
         steps = [d for d in (-2, -1, 1, 2) if 1 <= o.count + d <= 6]
+        if not steps:
+            raise ParameterError(f"prompt: a count near-miss of {o.count} objects would not fit a scene")
         objs[i] = replace(o, count=o.count + steps[int(rng.integers(len(steps)))])
     elif kind == "colour":
         objs[i] = replace(o, colour=_other(vocab.COLOURS, o.colour, rng))
@@ -207,8 +221,8 @@ def near_miss_prompt(prompt: Prompt, kind: str, rng: np.random.Generator) -> Pro
     elif kind == "drop":
         del objs[i]
         return Prompt(tuple(objs), None)
-    else:  # extra: a colour-shape pair that no phrase matches at any size
-        while True:
+    else:  # extra: a colour-shape pair that no phrase matches at any size (one exists: see kinds)
+        while True:  # rejection keeps the random stream of earlier versions (shipped data)
             shape = vocab.SHAPES[int(rng.integers(len(vocab.SHAPES)))]
             colour = vocab.COLOURS[int(rng.integers(len(vocab.COLOURS)))]
             if not any(p.shape == shape and p.colour in (None, colour) for p in objs):
