@@ -27,7 +27,7 @@ from textnorm.train._common import (
     call_reward,
     generate,
 )
-from textnorm.train.sampling import derive_seed, step_log_prob
+from textnorm.train.sampling import derive_seed, step_log_prob, stochastic_steps
 from textnorm.train.stat_tracker import EPS, PerPromptStatTracker
 
 
@@ -143,14 +143,21 @@ class DDPOTrainer:
         if ctx.cfg.run.image_every and epoch % ctx.cfg.run.image_every == 0:
             ctx.logger.images(epoch, data["images"], tag="train")
         n_local, steps = data["log_probs"].shape
-        n_train_t = max(1, int(round(steps * cfg.timestep_fraction)))
+        # Deterministic steps (zero variance) carry no log-probability: train on the others.
+        usable = np.flatnonzero(stochastic_steps(ctx.model.scheduler, data["timesteps"], scfg.eta).numpy())
+        if usable.size == 0:
+            from textnorm._core import ParameterError
+
+            raise ParameterError("sampling.num_steps: expected at least one stochastic DDIM step, "
+                                 "received a schedule whose every step has zero variance")
+        n_train_t = max(1, int(round(usable.size * cfg.timestep_fraction)))
         seed = ctx.cfg.seed
         sums: dict[str, float] = {"loss": 0.0, "clipfrac": 0.0, "approx_kl": 0.0, "kl": 0.0}
         count, grad_norms = 0, []
         for inner in range(cfg.num_inner_epochs):
             perm = np.random.default_rng(derive_seed(seed, TAG_SHUFFLE, epoch, inner)).permutation(n_local)
-            t_order = np.stack([np.random.default_rng(derive_seed(seed, TAG_TIMESTEPS, epoch, inner, g))
-                                .permutation(steps)[:n_train_t] for g in data["gidx"]])
+            t_order = np.stack([usable[np.random.default_rng(derive_seed(seed, TAG_TIMESTEPS, epoch, inner, g))
+                                       .permutation(usable.size)[:n_train_t]] for g in data["gidx"]])
             minibatches = [perm[i:i + cfg.train_batch_size] for i in range(0, n_local, cfg.train_batch_size)]
             for mb_i, mb in enumerate(minibatches):
                 boundary = (mb_i + 1) % cfg.gradient_accumulation_steps == 0 or mb_i == len(minibatches) - 1

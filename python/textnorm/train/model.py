@@ -46,6 +46,10 @@ class T2IModel(Protocol):
         """Where the denoiser lives."""
         ...
 
+    def to(self, device: torch.device | str) -> Any:
+        """Move every component to ``device``."""
+        ...
+
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """Conditioning for each prompt, batch first; no gradient needed."""
         ...

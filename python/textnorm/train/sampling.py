@@ -50,6 +50,17 @@ def step_alphas(scheduler: object, timesteps: torch.Tensor) -> tuple[torch.Tenso
     return alpha_t, alpha_p
 
 
+def stochastic_steps(scheduler: object, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
+    """Boolean (T,): the steps whose transition has a non-zero standard deviation.
+
+    A step onto the final alpha from the same alpha (a schedule ending at t = 0 without
+    ``set_alpha_to_one``) is deterministic: its log-probability is undefined and DDPO skips it.
+    """
+    alpha_t, alpha_p = step_alphas(scheduler, timesteps.cpu())
+    var = (1 - alpha_p) / (1 - alpha_t) * (1 - alpha_t / alpha_p)
+    return (eta * var.clamp(min=0).sqrt()) > 1e-6
+
+
 def _bcast(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, *([1] * (like.ndim - 1))).to(like.device, like.dtype)
 
