@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
@@ -265,3 +267,31 @@ def test_lazy_exports() -> None:
 
     for name in ("CLIPScorer", "PickScoreScorer", "HPSv2Scorer", "BLIP2Scorer", "ImageRewardScorer", "AestheticScorer"):
         assert getattr(textnorm, name) is getattr(scorers, name)
+
+
+def test_one_image_encoding_per_call_with_dual_encoder(images: torch.Tensor) -> None:
+    """TextNorm's cost claim: K+1 prompts per image, yet one image pass per scorer and call."""
+    scorer = _tiny.tiny_open_clip()
+    passes: list[int] = []
+    handle = scorer.model.visual.register_forward_hook(lambda m, a, o: passes.append(a[0].shape[0]))
+    try:
+        TextNormReward(scorer, SETS)(images, PROMPTS)
+    finally:
+        handle.remove()
+    assert passes == [4]
+
+
+@settings(max_examples=15)
+@given(data=st.data())
+def test_reward_ignores_order_and_repeats_of_contrastive_prompts(data: st.DataObject) -> None:
+    scorer = _tiny.tiny_open_clip()
+    batch = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    prompt = "a blue horse"
+    base = SETS[prompt]
+    shuffled = data.draw(st.permutations(base))
+    repeats = data.draw(st.lists(st.sampled_from([prompt, *base]), max_size=6))
+    noisy = {prompt: list(shuffled) + repeats}
+    expected, _ = TextNormReward(scorer, {prompt: base}, scale=3.0)(batch, [prompt])
+    got, info = TextNormReward(scorer, noisy, scale=3.0)(batch, [prompt])
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
+    assert info["set_size"].tolist() == [len(base)]
