@@ -121,12 +121,14 @@ class TextNormReward:
                 )
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
             raise ParameterError(f"scale: expected a positive number, got {scale!r}")
-        for name, value, allowed in (("mode", mode, _MODES), ("method", method, _METHODS), ("on_empty", on_empty, _ON_EMPTY)):
+        choices = (("mode", mode, _MODES), ("method", method, _METHODS), ("on_empty", on_empty, _ON_EMPTY))
+        for name, value, allowed in choices:
             if value not in allowed:
                 raise ParameterError(f"{name}: expected one of {allowed}, got {value!r}")
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
             raise ParameterError(f"lam: expected a number >= 0, got {lam!r}")
-        self.scale, self.mode, self.method, self.lam, self.on_empty = float(scale), mode, method, float(lam), on_empty
+        self.scale, self.lam = float(scale), float(lam)
+        self.mode, self.method, self.on_empty = mode, method, on_empty
         self._lookup: Callable[[str], Any] | None = None
         self._sets: dict[str, tuple[str, ...]] = {}
         if hasattr(contrast, "prompt_lists"):

@@ -159,7 +159,9 @@ class _CrossTextEncoder(nn.Module):
     def __init__(self, vocab: int, width: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, width)
-        self.layer = nn.TransformerDecoderLayer(width, nhead=2, dim_feedforward=64, dropout=0.0, batch_first=True)
+        self.layer = nn.TransformerDecoderLayer(
+            width, nhead=2, dim_feedforward=64, dropout=0.0, batch_first=True
+        )
 
     def forward(
         self, input_ids: torch.Tensor, *, attention_mask: torch.Tensor, encoder_hidden_states: torch.Tensor,

@@ -97,7 +97,9 @@ class AestheticScorer(Scorer):
         """(n_images, n_texts): each image's score repeated (the texts do not matter)."""
         return self.score_images(images)[:, None].expand(-1, len(texts))
 
-    def score_sets(self, images: Images, prompt_lists: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def score_sets(
+        self, images: Images, prompt_lists: Sequence[Sequence[str]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         raise ParameterError(f"prompt_lists: {REFUSAL}")
 
     def score_pairs(self, images: Images, texts: Sequence[str]) -> torch.Tensor:

@@ -77,7 +77,8 @@ class BLIP2Scorer(Scorer):
         if head == "itm":
             self.id = f"{id}:itm"  # another score: score caches must not mix them
         qformer = model.config.qformer_config
-        self.max_text_length = min(getattr(tokenizer, "model_max_length", 512) or 512, qformer.max_position_embeddings)
+        tokenizer_max = getattr(tokenizer, "model_max_length", 512) or 512
+        self.max_text_length = min(tokenizer_max, qformer.max_position_embeddings)
 
     @classmethod
     def from_transformers(
@@ -121,8 +122,9 @@ class BLIP2Scorer(Scorer):
         label = f"{cls.__name__}({name})"
         source = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
         model: Any = call_loader(
-            label, source, lambda: Blip2ForImageTextRetrieval.from_pretrained(source, dtype=dtype or torch.float32)
-        )
+            label, source,
+            lambda: Blip2ForImageTextRetrieval.from_pretrained(source, dtype=dtype or torch.float32),
+        )  # fmt: skip
         model = model.to(device)
         proc = processor or source
         if tokenizer is None:
@@ -180,7 +182,7 @@ class BLIP2Scorer(Scorer):
             query_embeds=embeds, query_length=n_queries,
             attention_mask=torch.cat([query_mask, tokens[:, 1]], dim=1),
             encoder_hidden_states=image_embeds,
-            encoder_attention_mask=torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device),
+            encoder_attention_mask=torch.ones_like(image_embeds[..., 0], dtype=torch.long),
         )  # fmt: skip
         hidden = out.last_hidden_state[:, :n_queries, :].to(self.model.itm_head.weight.dtype)
         logits = self.model.itm_head(hidden).mean(dim=1).float()

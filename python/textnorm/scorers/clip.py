@@ -44,7 +44,8 @@ def transformers_preprocess(model: Any, source: str | None = None) -> ImagePrepr
 
             proc = CLIPImageProcessor.from_pretrained(source)
             crop = proc.crop_size or {}
-            size = (crop["height"], crop["width"]) if "height" in crop else model.config.vision_config.image_size
+            size = model.config.vision_config.image_size
+            size = (crop["height"], crop["width"]) if "height" in crop else size
             return ImagePreprocess.of(size, mean=proc.image_mean, std=proc.image_std)
         except Exception:  # no processor files: CLIP's standard settings at the model's size
             pass
@@ -118,7 +119,8 @@ class CLIPScorer(Scorer):
         preprocess: ImagePreprocess | None = None, **kwargs: Any,
     ) -> CLIPScorer:
         """Wrap a transformers CLIPModel; the tokenizer defaults to `clip_tokenizer()`."""
-        tokenizer = check_tokenizer(clip_tokenizer() if tokenizer is None else tokenizer, cls.__name__, "the tokenizer passed")
+        tokenizer = clip_tokenizer() if tokenizer is None else tokenizer
+        check_tokenizer(tokenizer, cls.__name__, "the tokenizer passed")
         name = getattr(getattr(model, "config", None), "_name_or_path", "") or None
         return cls(
             model, tokenizer, backend="transformers",
@@ -226,7 +228,9 @@ class CLIPScorer(Scorer):
                 texts, padding=True, truncation=True,
                 max_length=self.model.config.text_config.max_position_embeddings, return_tensors="pt",
             ).to(self.device)
-            features = _pooled(self.model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]))
+            features = _pooled(
+                self.model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+            )
         return F.normalize(features.float(), dim=-1)
 
     def _encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:

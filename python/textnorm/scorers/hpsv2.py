@@ -45,7 +45,10 @@ class HPSv2Scorer(CLIPScorer):
         if version not in HPS_FILES:
             raise ParameterError(f"version: expected one of {sorted(HPS_FILES)}, got {version!r}")
         label = f"{cls.__name__}({architecture})"
-        path = hub_file(label, checkpoint, None) if checkpoint else hub_file(label, HPS_REPO, HPS_FILES[version])
+        if checkpoint:
+            path = hub_file(label, checkpoint, None)
+        else:
+            path = hub_file(label, HPS_REPO, HPS_FILES[version])
         dtype = dtype or torch.float32
         if dtype not in _PRECISION:
             raise ParameterError(f"dtype: expected float32, float16 or bfloat16, got {dtype}")

@@ -119,7 +119,9 @@ def _from_array(images: torch.Tensor, name: str) -> torch.Tensor:
     return unit
 
 
-def to_unit_batch(images: Images, *, device: torch.device | None = None, name: str = "images") -> list[torch.Tensor]:
+def to_unit_batch(
+    images: Images, *, device: torch.device | None = None, name: str = "images"
+) -> list[torch.Tensor]:
     """Float (B,3,H,W) batches in [0, 1]: one for an array, one per image for a PIL list.
 
     Tensors stay on their device; numpy arrays and PIL images go to `device`.
