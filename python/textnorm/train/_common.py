@@ -79,6 +79,13 @@ class TrainContext:
             if merge:
                 self.model.unmerge_lora()
 
+    def check_finite(self, rewards: torch.Tensor, prompts: Sequence[str]) -> None:
+        """Raise NonFiniteError on every process alike when any process has a NaN/inf reward
+        (a rank raising alone would leave the others waiting in a collective)."""
+        bad = (~torch.isfinite(rewards.detach())).sum().reshape(1).to(self.model.device)
+        total = int(self.accelerator.reduce(bad, reduction="sum").item()) if self.world > 1 else int(bad.item())
+        _raise_non_finite(rewards, prompts, total)
+
     def optimizer_step(self) -> float:
         """Check gradients, clip, step optimizer and LR schedule; returns the gradient norm."""
         params = self.trainable()
@@ -95,9 +102,19 @@ class TrainContext:
         return float(norm)
 
 
+def _raise_non_finite(rewards: torch.Tensor, prompts: Sequence[str], total_bad: int) -> None:
+    if total_bad:
+        bad = ~torch.isfinite(rewards.detach())
+        which = [prompts[i] for i in torch.nonzero(bad).flatten().tolist()[:3]]
+        raise NonFiniteError(f"reward: expected finite rewards, received {total_bad} NaN/inf "
+                             f"(of {rewards.numel()} here; prompts such as {which})")
+
+
 def call_reward(fn: RewardFn, images: torch.Tensor, prompts: Sequence[str],
-                metadata: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, dict[str, float]]:
-    """Call a reward, check its output: a finite per-sample (B,) reward; returns it and info means."""
+                metadata: Sequence[Mapping[str, Any]], *, check_finite: bool = True,
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Call a reward, check its output: a per-sample (B,) reward, finite unless ``check_finite``
+    is off (then :meth:`TrainContext.check_finite` checks it on every process at once)."""
     out = fn(images, list(prompts), [dict(m) for m in metadata])
     if not (isinstance(out, tuple) and len(out) == 2):
         raise ParameterError(f"reward: expected the callable to return (rewards, info), received "
@@ -110,11 +127,8 @@ def call_reward(fn: RewardFn, images: torch.Tensor, prompts: Sequence[str],
         raise LayoutError(f"reward: expected per-sample rewards of shape ({n},), received "
                           f"{tuple(rewards.shape)}")
     rewards = rewards.float()
-    bad = ~torch.isfinite(rewards.detach())
-    if bad.any():
-        which = [prompts[i] for i in torch.nonzero(bad).flatten().tolist()[:3]]
-        raise NonFiniteError(f"reward: expected finite rewards, received {int(bad.sum())} NaN/inf "
-                             f"of {n} (prompts such as {which})")
+    if check_finite:
+        _raise_non_finite(rewards, prompts, int((~torch.isfinite(rewards.detach())).sum()))
     means: dict[str, float] = {}
     for key, value in (info or {}).items():
         try:

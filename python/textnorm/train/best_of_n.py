@@ -52,11 +52,13 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
             keys = [derive_seed(ctx.cfg.seed, TAG_SFT, p, j) for p, j in chunk]
             traj, _ = generate(ctx, net, batch_prompts, keys)
             images = ctx.model.decode(traj.final)
-            r, info = call_reward(ctx.reward_fn, images, batch_prompts, [metadata[p] for p, _ in chunk])
+            r, info = call_reward(ctx.reward_fn, images, batch_prompts, [metadata[p] for p, _ in chunk],
+                                  check_finite=False)
             images_all.append(images.cpu())
             rewards_all.append(r.detach())
             owners.extend(p * cfg.n + j for p, j in chunk)
             infos.append(info)
+    ctx.check_finite(torch.cat(rewards_all), [prompts[p] for p, _ in mine])
     imgs = ctx.accelerator.gather(torch.cat(images_all).to(ctx.model.device)).cpu()
     rew = ctx.accelerator.gather(torch.cat(rewards_all)).cpu().double().numpy()
     own = ctx.accelerator.gather(torch.tensor(owners, device=ctx.model.device)).cpu().numpy()

@@ -95,6 +95,7 @@ class DDPOTrainer:
         choice = np.random.default_rng(derive_seed(seed, TAG_PROMPTS, epoch)).integers(len(train), size=total)
         batches: list[dict[str, Any]] = []
         futures: list[Future[Any] | tuple[torch.Tensor, dict[str, float]]] = []
+        all_prompts: list[str] = []
         with ctx.sampling_weights() as net, torch.no_grad():
             for gidx in self._global_indices():
                 prompts = [train[choice[g]] for g in gidx]
@@ -103,13 +104,16 @@ class DDPOTrainer:
                 traj, cond = generate(ctx, net, prompts, keys)
                 images = ctx.model.decode(traj.final)
                 if self._pool is not None:
-                    futures.append(self._pool.submit(call_reward, ctx.reward_fn, images, prompts, meta))
+                    futures.append(self._pool.submit(call_reward, ctx.reward_fn, images, prompts, meta,
+                                                     check_finite=False))
                 else:
-                    futures.append(call_reward(ctx.reward_fn, images, prompts, meta))
+                    futures.append(call_reward(ctx.reward_fn, images, prompts, meta, check_finite=False))
+                all_prompts.extend(prompts)
                 batches.append({"latents": traj.latents, "log_probs": traj.log_probs, "cond": cond,
                                 "timesteps": traj.timesteps, "gidx": gidx, "images": images})
         results = [f.result() if isinstance(f, Future) else f for f in futures]
         rewards = torch.cat([r for r, _ in results]).to(ctx.model.device)
+        ctx.check_finite(rewards, all_prompts)
         info: dict[str, float] = {}
         for _, i in results:
             for k, v in i.items():

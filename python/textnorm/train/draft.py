@@ -50,7 +50,8 @@ class DraftTrainer:
         traj, _ = generate(ctx, ctx.net, prompts, keys, eta=cfg.eta, grad_steps=cfg.k)
         with ctx.accelerator.autocast():
             images = ctx.model.decode(traj.final)
-            rewards, info = call_reward(ctx.reward_fn, images, prompts, meta)
+            rewards, info = call_reward(ctx.reward_fn, images, prompts, meta, check_finite=False)
+        ctx.check_finite(rewards, prompts)
         if not rewards.requires_grad:
             raise ParameterError("reward: draft mode needs a differentiable reward, received rewards "
                                  "without gradient (use ddpo, sft or best-of-n for this reward)")

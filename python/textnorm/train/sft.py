@@ -102,10 +102,12 @@ class SFTTrainer:
                 keys = [derive_seed(ctx.cfg.seed, TAG_SFT, p, j) for p, j in chunk]
                 traj, _ = generate(ctx, net, prompts, keys)
                 images = ctx.model.decode(traj.final)
-                r, _ = call_reward(ctx.reward_fn, images, prompts, [ctx.prompts.train_meta[p] for p, _ in chunk])
+                r, _ = call_reward(ctx.reward_fn, images, prompts, [ctx.prompts.train_meta[p] for p, _ in chunk],
+                                   check_finite=False)
                 latents.append(traj.final.float())
                 rewards.append(r.detach())
                 owners.extend(p * cfg.samples_per_prompt + j for p, j in chunk)
+        ctx.check_finite(torch.cat(rewards), [train[p] for p, _ in mine])
         lat = ctx.accelerator.gather(torch.cat(latents))
         rew = ctx.accelerator.gather(torch.cat(rewards))
         own = ctx.accelerator.gather(torch.tensor(owners, device=rew.device))
