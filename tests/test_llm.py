@@ -62,6 +62,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(action[1], action[2], action[3])
         elif kind == "raw":
             self._send(200, action[1], {})
+        elif kind == "truncated":  # promises 1000 bytes, sends 10, hangs up
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"choices"')
+            self.close_connection = True
 
     def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
         try:
@@ -141,14 +147,15 @@ def test_retries_with_backoff_on_errors_timeouts_and_bad_bodies(server: tuple[st
     script.actions = [
         ("status", 503, b"busy", {}),
         ("raw", b"<html>not json</html>"),
+        ("truncated",),
         ("sleep", 0.6, "too late"),
         ("status", 429, b"slow down", {"Retry-After": "0.05"}),
         ("answer", "1. a dog"),
     ]
-    b = _backend(url, sleeps, timeout=0.3, max_retries=4, backoff=0.01)
+    b = _backend(url, sleeps, timeout=0.3, max_retries=5, backoff=0.01)
     assert b.complete("s", "u") == "1. a dog"
-    assert len(script.requests) == 5
-    assert sleeps.waits == [0.01, 0.02, 0.04, 0.05]  # doubling, then Retry-After
+    assert len(script.requests) == 6
+    assert sleeps.waits == [0.01, 0.02, 0.04, 0.08, 0.05]  # doubling, then Retry-After
 
 
 def test_client_errors_are_not_retried(server: tuple[str, Script], monkeypatch: pytest.MonkeyPatch) -> None:

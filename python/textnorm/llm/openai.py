@@ -5,10 +5,10 @@ never logged, printed or stored on the object."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -119,7 +119,7 @@ class OpenAICompatible:
                     raise EndpointError(f"{url}: HTTP {e.code} {e.reason}{hint}: {detail}") from None
                 last = f"HTTP {e.code} {e.reason}: {detail}"
                 wait = _retry_after(e.headers.get("Retry-After"), wait, self.max_backoff)
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as e:
+            except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, truncated
                 reason = getattr(e, "reason", e)
                 last = f"{type(e).__name__}: {reason}"
             except _BadAnswer as e:
