@@ -16,6 +16,7 @@ import os
 import random
 import statistics
 import time
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def prompts() -> list[str]:
     return make_prompts(N_PROMPTS)
 
 
-def test_rust_vs_python_reference(prompts: list[str], benchmark: pytest.FixtureRequest) -> None:
+def test_rust_vs_python_reference(prompts: list[str], benchmark: Any) -> None:
     # Reference once (it takes a while); parity checked on the full input.
     t0, c0 = time.perf_counter(), time.process_time()
     want = ref.contrast(prompts, k=K, seed=0)
