@@ -38,7 +38,15 @@ class Lexicon:
     sizes, materials, textures and spatial relations (JSON schema in ``rust/contrast/lexicon.rs``).
 
     Build it with :meth:`default`, :meth:`from_file` or :meth:`from_dict`; a lexicon made of
-    several layers reads later layers as extensions of earlier ones.
+    several layers reads later layers as extensions of earlier ones. A file (TOML shown; JSON
+    has the same keys, all optional)::
+
+        colors = [["mauve", "lilac"]]            # a synonym group; the first word is written
+        relations = [["atop", "beneath"], ["beneath", "atop"]]
+        symmetric_relations = []                 # relations whose two sides can swap freely
+        synonyms = [["drone", "quadcopter"]]     # nouns that never replace each other
+        [nouns]
+        animal = ["axolotl", ["octopus", "octopuses"]]   # singular, or [singular, plural]
     """
 
     def __init__(self, layers: Sequence[Mapping[str, Any]]) -> None:
