@@ -35,6 +35,7 @@ __all__ = ["confidence", "ensemble", "probabilities"]
 GPU_HOST_MAX_VALUES = 1 << 15
 
 _NAN_POLICIES = ("raise", "propagate")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def confidence(
@@ -78,6 +79,19 @@ def confidence(
         >>> textnorm.confidence(logits, scale=1.0).round(4)
         array([0.5065, 0.3333])
     """
+    # Fast path for the common call (a contiguous float matrix, defaults elsewhere): a small
+    # batch costs a few microseconds, so every Python-level step counts.
+    if (
+        type(logits) is np.ndarray
+        and offsets is None
+        and lengths is None
+        and type(scale) is float
+        and type(target) is int
+        and nan_policy == "raise"
+        and logits.dtype in _FLOATS
+        and logits.flags.c_contiguous
+    ):
+        return _core.confidence(logits, scale=scale, mode=mode, target=target, log=bool(log))
     nan_raise = _nan_raise(nan_policy)
     if _is_tensor(logits):
         from textnorm import _torch_norm

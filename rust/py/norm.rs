@@ -11,6 +11,9 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
+/// Inputs with fewer values keep the GIL while the kernel runs (a few microseconds at most).
+const DETACH_MIN_VALUES: usize = 4096;
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(confidence, m)?)?;
     m.add_function(wrap_pyfunction!(probabilities, m)?)?;
@@ -168,9 +171,19 @@ fn dispatch<'py>(
         let flat = arr
             .as_slice()
             .map_err(|_| Error::layout("logits", "a C-contiguous array", "a strided array"))?;
-        let out = py.detach(|| call.run(flat, &shape))?;
+        // Releasing and re-taking the GIL costs about a microsecond: only worth it when the
+        // kernel runs long enough for another Python thread to use the time.
+        let out = if flat.len() >= DETACH_MIN_VALUES {
+            py.detach(|| call.run(flat, &shape))?
+        } else {
+            call.run(flat, &shape)?
+        };
         let dims = out_shape(&shape);
-        Ok(PyArray1::from_vec(py, out).reshape(dims)?.into_any())
+        let arr = PyArray1::from_vec(py, out);
+        if dims.len() == 1 {
+            return Ok(arr.into_any());
+        }
+        Ok(arr.reshape(dims)?.into_any())
     }
     let dtype = values.dtype();
     if dtype.is_equiv_to(&numpy::dtype::<f32>(py)) {
