@@ -272,3 +272,17 @@ def test_cli_train_generator(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert m.cfg == GeneratorConfig()
     assert main(["world", "train-generator", "--steps", "0", "--out", str(tmp_path / "h")]) == 2
     assert "steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("num_steps", [4, 10, 20, 50])
+def test_every_sampling_step_is_stochastic_enough_for_ddpo(num_steps: int) -> None:
+    from textnorm.embedded.generator import make_scheduler
+    from textnorm.train.sampling import step_alphas
+
+    sched = make_scheduler()
+    sched.set_timesteps(num_steps)
+    a_t, a_p = step_alphas(sched, sched.timesteps)
+    std = ((1 - a_p) / (1 - a_t) * (1 - a_t / a_p)).sqrt()  # eta = 1
+    assert (a_p > a_t).all()  # every step removes noise
+    assert float(std.min()) >= 0.02
+    assert float(sched.final_alpha_cumprod) == pytest.approx(0.999)

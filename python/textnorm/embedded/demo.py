@@ -13,6 +13,7 @@ image grids and the summary table.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -53,6 +54,8 @@ class DemoConfig:
         proxy: the proxy's name (None: the first of `load_proxies()`).
         ensemble: TextNorm over every proxy (the raw baseline then averages their raw scores).
         best_of_n: samples per prompt for best-of-n mode.
+        overrides: extra ``(dotted option, value)`` pairs for `textnorm.train.load_config`
+            (``("ddpo.clip_range", "1e-3")``), applied last.
     """
 
     mode: str = "ddpo"
@@ -72,6 +75,7 @@ class DemoConfig:
     proxy: str | None = None
     ensemble: bool = False
     best_of_n: int = 8
+    overrides: tuple[tuple[str, str], ...] = ()
 
     def validate(self) -> DemoConfig:
         if self.mode not in MODES:
@@ -184,7 +188,7 @@ def _train_config(cfg: DemoConfig, *, seed: int, folder: Path, train_file: Path,
                 "keep_checkpoints": 1, "eval_every": cfg.eval_every, "eval_images_per_prompt": cfg.eval_images,
                 "eval_seed": 1234, "image_every": 10**6, "tensorboard": False, "progress_bar": False},
     }
-    return load_config(data=data)
+    return load_config(data=data, overrides=dict(cfg.overrides))
 
 
 def run_demo(
@@ -243,6 +247,7 @@ def run_demo(
         for method in METHODS:
             t0 = time.perf_counter()
             folder = out / "runs" / f"{method}-seed{seed}"
+            shutil.rmtree(folder, ignore_errors=True)  # a previous demo's logs would be appended to
             tcfg = _train_config(cfg, seed=seed, folder=folder, train_file=train_file, eval_file=eval_file, n_eval=n_eval)
             recorder = EvalRecorder(used, categories)
             model = generator()
