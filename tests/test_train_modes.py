@@ -318,3 +318,23 @@ def test_full_finetune_sft_uses_a_frozen_reference(tiny_model: Any, tmp_path: Pa
     tensors, _ = load_checkpoint(tmp_path / "checkpoints" / "step-00000002.safetensors")
     n_weights = sum(1 for k in tensors if k.startswith("weights."))
     assert n_weights == len(list(tiny_model.denoiser.parameters()))
+
+
+def test_sft_trains_on_a_best_of_n_run(tiny_model: Any, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from textnorm.train.model import StableDiffusionModel
+    from textnorm.train.runner import train
+
+    bon = tmp_path / "bon"
+    cfg = small_config(bon, "best-of-n", "unused", prompts={"eval_fraction": 0.0},
+                       best_of_n={"n": 2, "sample_batch_size": 6, "save_all_images": False})
+    train(cfg, reward_fn=brightness_reward, model=tiny_model)
+    sft_dir = tmp_path / "sft"
+    cfg = small_config(sft_dir, "sft", "unused", prompts={"eval_fraction": 0.0},
+                       sft={"data": str(bon), "top_fraction": 0.25}, run={"steps": 1})
+    res = train(cfg, reward_fn=lambda *a: pytest.fail("SFT must not sample or score"),
+                model=StableDiffusionModel.from_pretrained(str(tiny_model_dir)))
+    assert res.step == 1
+    data = load_file(str(sft_dir / "sft_data.safetensors"))
+    rewards = [json.loads(x)["reward"] for x in (bon / "metadata.jsonl").read_text().splitlines()]
+    top = sorted(rewards, reverse=True)[:3]  # ceil(0.25 * 12)
+    np.testing.assert_allclose(sorted(data["rewards"].tolist(), reverse=True), top, rtol=1e-6)

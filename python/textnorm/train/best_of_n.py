@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from textnorm._core import ParameterError
 
 from textnorm.train._common import TAG_SFT, TrainContext, call_reward, generate
 from textnorm.train.logs import image_grid, save_png
@@ -29,6 +33,27 @@ def best_indices(rewards: np.ndarray, groups: np.ndarray) -> dict[int, int]:
     return best
 
 
+def save_samples(path: Path, *, latents: torch.Tensor, rewards: np.ndarray, prompt_index: np.ndarray,
+                 prompts: list[str]) -> None:
+    """Final latents, rewards and prompt indices of every sample (SFT reads them with ``sft.data``)."""
+    tmp = path.with_suffix(".tmp")
+    save_file({"latents": latents.contiguous(), "rewards": torch.as_tensor(rewards, dtype=torch.float64),
+               "prompt_index": torch.as_tensor(prompt_index, dtype=torch.int64)}, str(tmp),
+              metadata={"prompts": json.dumps(prompts)})
+    tmp.replace(path)
+
+
+def load_samples(folder: str | Path) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Read a best-of-n run's ``samples.safetensors``: (tensors, prompts)."""
+    path = Path(folder) / "samples.safetensors"
+    if not path.is_file():
+        raise ParameterError(f"sft.data: expected a best-of-n run folder with samples.safetensors, "
+                             f"received {str(folder)!r}")
+    with safe_open(str(path), framework="pt") as fh:
+        prompts = json.loads((fh.metadata() or {})["prompts"])
+    return load_file(str(path)), list(prompts)
+
+
 def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
                   metadata: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Sample ``best_of_n.n`` images per prompt (default: the training prompts) with the current model.
@@ -42,6 +67,7 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
     mine = items[ctx.rank::ctx.world]
     out = Path(ctx.cfg.run.output_dir)
     images_all: list[torch.Tensor] = []
+    latents_all: list[torch.Tensor] = []
     rewards_all: list[torch.Tensor] = []
     owners: list[int] = []
     infos: list[dict[str, float]] = []
@@ -55,15 +81,18 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
             r, info = call_reward(ctx.reward_fn, images, batch_prompts, [metadata[p] for p, _ in chunk],
                                   check_finite=False)
             images_all.append(images.cpu())
+            latents_all.append(traj.final.float().cpu())
             rewards_all.append(r.detach())
             owners.extend(p * cfg.n + j for p, j in chunk)
             infos.append(info)
     ctx.check_finite(torch.cat(rewards_all), [prompts[p] for p, _ in mine])
     imgs = ctx.accelerator.gather(torch.cat(images_all).to(ctx.model.device)).cpu()
+    lats = ctx.accelerator.gather(torch.cat(latents_all).to(ctx.model.device)).cpu()
     rew = ctx.accelerator.gather(torch.cat(rewards_all)).cpu().double().numpy()
     own = ctx.accelerator.gather(torch.tensor(owners, device=ctx.model.device)).cpu().numpy()
     order = np.argsort(own, kind="stable")
-    imgs, rew, own = imgs[torch.as_tensor(order)], rew[order], own[order]
+    imgs, lats = imgs[torch.as_tensor(order)], lats[torch.as_tensor(order)]
+    rew, own = rew[order], own[order]
     groups = own // cfg.n
     best = best_indices(rew, groups)
     records: list[dict[str, Any]] = []
@@ -75,6 +104,8 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
                         "rank": rank, "best": best[p] == i, "metadata": metadata[p]})
     if ctx.accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        save_samples(out / "samples.safetensors", latents=lats, rewards=rew, prompt_index=groups,
+                     prompts=prompts)
         with (out / "metadata.jsonl").open("w", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps(rec, default=str) + "\n")

@@ -114,6 +114,7 @@ class SFTConfig:
     selection: str = "global"  # global | per_prompt
     beta: float = 0.5  # weight of ||eps_theta - eps_ref||^2 to the frozen base model
     train_batch_size: int = 4
+    data: str | None = None  # a best-of-n run folder (its samples.safetensors) instead of sampling
 
 
 @dataclass

@@ -10,15 +10,18 @@ minimises, per step, over a minibatch of kept samples with random timesteps and 
 
 with squared norms averaged over latent dimensions, ``target`` the noise (or v), and ``f_ref`` the
 frozen base model. The sampled data set is cached in the run folder, so a resumed run reuses it.
+With ``sft.data`` set to a best-of-n run folder, its samples are used instead of sampling anew.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from textnorm.train._common import TAG_NOISE, TAG_SFT, TrainContext, call_reward, generate
@@ -68,6 +71,7 @@ class SFTTrainer:
     def __init__(self, ctx: TrainContext) -> None:
         self.ctx = ctx
         self.data: dict[str, torch.Tensor] | None = None
+        self.prompts: list[str] = []
 
     def state(self) -> dict[str, Any]:
         return {}
@@ -86,9 +90,15 @@ class SFTTrainer:
         ctx, cfg = self.ctx, self.ctx.cfg.sft
         path = self._cache_path()
         if path.is_file():
+            with safe_open(str(path), framework="pt") as fh:
+                self.prompts = json.loads((fh.metadata() or {})["prompts"])
             self.data = load_file(str(path), device=str(ctx.model.device))
             return
         train = ctx.prompts.train
+        self.prompts = list(train)
+        if cfg.data:
+            self._from_best_of_n(cfg.data)
+            return
         items = [(p, j) for p in range(len(train)) for j in range(cfg.samples_per_prompt)]
         mine = items[ctx.rank::ctx.world]
         latents: list[torch.Tensor] = []
@@ -113,7 +123,24 @@ class SFTTrainer:
         own = ctx.accelerator.gather(torch.tensor(owners, device=rew.device))
         order = torch.argsort(own.cpu())
         lat, rew, own = lat.cpu()[order], rew.cpu()[order].double().numpy(), own.cpu()[order].numpy()
-        groups = own // cfg.samples_per_prompt
+        self._select(lat, rew, own // cfg.samples_per_prompt)
+
+    def _from_best_of_n(self, folder: str) -> None:
+        from textnorm.train.best_of_n import load_samples
+
+        tensors, self.prompts = load_samples(folder)
+        shape = tuple(tensors["latents"].shape[1:])
+        if shape != tuple(self.ctx.model.latent_shape):
+            from textnorm._core import LayoutError
+
+            raise LayoutError(f"sft.data: expected latents of shape {tuple(self.ctx.model.latent_shape)} "
+                              f"for this model, received {shape} in {folder!r}")
+        self._select(tensors["latents"].float(), tensors["rewards"].double().numpy(),
+                     tensors["prompt_index"].numpy())
+
+    def _select(self, lat: torch.Tensor, rew: np.ndarray, groups: np.ndarray) -> None:
+        """Weight by per-prompt min-max reward, keep the top fraction, cache, log."""
+        ctx, cfg, path = self.ctx, self.ctx.cfg.sft, self._cache_path()
         weights = minmax_weights(rew, groups)
         keep = select_top(rew, groups, fraction=cfg.top_fraction, per_group=cfg.selection == "per_prompt")
         self.data = {"latents": lat[keep].contiguous(), "weights": torch.as_tensor(weights[keep]).float(),
@@ -121,7 +148,7 @@ class SFTTrainer:
         if ctx.accelerator.is_main_process:
             tmp = path.with_suffix(".tmp")
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_file(self.data, str(tmp))
+            save_file(self.data, str(tmp), metadata={"prompts": json.dumps(self.prompts)})
             tmp.replace(path)
         self.data = {k: v.to(ctx.model.device) for k, v in self.data.items()}
         ctx.logger.log(0, {"sft/kept": float(len(keep)), "sft/reward_all": float(rew.mean()),
@@ -148,7 +175,7 @@ class SFTTrainer:
         xt = scheduler.add_noise(x0, noise, t)
         target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
         prompt_idx = self.data["prompt_index"][idx.to(self.data["prompt_index"].device)].tolist()
-        cond = ctx.model.encode_prompts([ctx.prompts.train[i] for i in prompt_idx])
+        cond = ctx.model.encode_prompts([self.prompts[i] for i in prompt_idx])
         with ctx.accelerator.autocast():
             pred = ctx.model.predict_noise(ctx.net, xt, t, cond)
             ref = ctx.reference_output(xt, t, cond) if cfg.beta > 0 else pred.detach()
