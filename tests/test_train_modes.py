@@ -249,6 +249,8 @@ def test_ddpo_with_textnorm_reward_over_tiny_scorer(tiny_model: Any, tmp_path: P
                 prompt_source=lambda: [(p, {"contrastive": c}) for p, c in sets.items()])
     rec = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x][0]
     assert 0.0 < rec["reward_mean"] < 1.0  # a confidence among 3 prompts
+    assert any(k.startswith("reward_info/raw/") for k in rec)  # raw scores logged beside it
+    assert rec["reward_info/set_size"] == 2.0
     assert res.step == 1
 
 

@@ -130,7 +130,13 @@ def call_reward(fn: RewardFn, images: torch.Tensor, prompts: Sequence[str],
     if check_finite:
         _raise_non_finite(rewards, prompts, int((~torch.isfinite(rewards.detach())).sum()))
     means: dict[str, float] = {}
-    for key, value in (info or {}).items():
+    flat: dict[str, Any] = {}
+    for key, value in (info or {}).items():  # one level of nesting, e.g. {"raw": {scorer: (B,)}}
+        if isinstance(value, Mapping):
+            flat.update({f"{key}/{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    for key, value in flat.items():
         try:
             arr = value.detach().float().cpu().numpy() if torch.is_tensor(value) else np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
