@@ -4,7 +4,19 @@ Modes: ``best-of-n``, ``sft``, ``ddpo``, ``draft``. Options come from a TOML/YAM
 (``--config``) and from the command line: every option is ``--section.option VALUE`` (see
 ``textnorm train --help``), with shortcuts for the common ones. This module is where a reward
 spec becomes a reward callable (TextNormReward, RawReward or the user's own); ``textnorm.train``
-itself only sees the callable. Multi-GPU / multi-node: ``accelerate launch -m textnorm train ...``.
+itself only sees the callable.
+
+Several GPUs or nodes: ``accelerate launch --multi_gpu --num_processes N -m textnorm train ...``.
+Several CPU processes on one machine: ``torchrun --standalone --nproc_per_node N -m textnorm train
+...`` (accelerate's launcher starts one process there). Batch sizes are per process; the same global
+batch and seed give the same update whatever the number of processes.
+
+Reward specs (``--reward.kind``): ``callable`` with ``--reward.target module:attr`` or
+``file.py:attr`` (called with ``--reward.options`` as keyword arguments when they are given, else
+used as the reward itself); ``textnorm`` with options ``{"scorers": [spec, ...], "scale": ...,
+"mode": ..., "method": ..., "lam": ...}`` (contrastive prompts from the prompt source's metadata,
+e.g. TIA2 or a ``{prompt: [contrastive...]}`` JSON file, else the rule-based generator); ``raw``
+with ``{"scorer": spec}``. Scorer specs are those of ``textnorm eval --scorers``.
 """
 
 from __future__ import annotations
