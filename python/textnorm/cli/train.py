@@ -36,7 +36,13 @@ _SHORTCUTS = {
 
 
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+    """``int``, ``str``, ``list``... (the non-None member of an optional type)."""
+    import typing
+
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if args and typing.get_origin(tp) not in (list, dict):
+        tp = args[0]
+    return getattr(typing.get_origin(tp) or tp, "__name__", str(tp))
 
 
 def add_parser(subparsers: Any) -> None:
