@@ -129,12 +129,14 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tiny_model_dir: Path, tmp_
 
 
 @pytest.mark.slow
-def test_two_accelerate_processes_match_one(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """2 CPU processes x 2 samples = 1 process x 4 samples: same global batch and seed, same update."""
-    # Adam's eps = 1e-4 keeps it from turning gradients that are zero up to rounding (summed in
-    # another order by the all-reduce) into full-size steps of either sign.
+@pytest.mark.parametrize("mode", ["ddpo", "draft"])
+def test_two_accelerate_processes_match_one(mode: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """2 CPU processes x 1 sample = 1 process x 2 samples: same global batch and seed, same update."""
+    # DDPO: Adam's eps = 1e-4 keeps it from turning gradients that are zero up to rounding (summed
+    # in another order by the all-reduce) into full-size steps of either sign. DRaFT's gradients are
+    # not of that kind: the default eps.
     common = ["--config", None, "--ddpo.per_prompt_stat_tracking", "false", "--prompts.eval_fraction", "0",
-              "--steps", "2", "--optim.eps", "1e-4"]
+              "--steps", "2", "--optim.eps", "1e-4" if mode == "ddpo" else "1e-8", "--mode", mode]
     two, one = tmp_path / "two", tmp_path / "one"
     cfg2 = _toml(tmp_path / "two.toml", tiny_model_dir, two, steps=2)
     # accelerate's own launcher starts a single process for CPU-only multi-process runs on one
@@ -142,13 +144,13 @@ def test_two_accelerate_processes_match_one(tiny_model_dir: Path, tmp_path: Path
     # inside the run picks up the process group as MULTI_CPU (gloo).
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "textnorm", "train", *[str(cfg2) if c is None else c for c in common],
-           "--ddpo.sample_batch_size", "1", "--ddpo.train_batch_size", "1"]
+           "--ddpo.sample_batch_size", "1", "--ddpo.train_batch_size", "1", "--draft.batch_size", "1"]
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("finished at step 2") == 2  # both ranks ran
     cfg1 = _toml(tmp_path / "one.toml", tiny_model_dir, one, steps=2)
     assert _cli("train", *[str(cfg1) if c is None else c for c in common],
-                "--ddpo.sample_batch_size", "2", "--ddpo.train_batch_size", "2") == 0
+                "--ddpo.sample_batch_size", "2", "--ddpo.train_batch_size", "2", "--draft.batch_size", "2") == 0
     a, b = load_file(str(two / "lora.safetensors")), load_file(str(one / "lora.safetensors"))
     assert a.keys() == b.keys()
     for key in a:

@@ -86,6 +86,18 @@ class TrainContext:
         total = int(self.accelerator.reduce(bad, reduction="sum").item()) if self.world > 1 else int(bad.item())
         _raise_non_finite(rewards, prompts, total)
 
+    def average_gradients(self) -> None:
+        """Average the trainable gradients over processes (for backward passes that ran outside the
+        DDP wrapper, such as DRaFT's several forward passes before one backward)."""
+        if self.world == 1:
+            return
+        grads = [p.grad for p in self.trainable() if p.grad is not None]
+        flat = self.accelerator.reduce(torch.cat([g.reshape(-1) for g in grads]), reduction="mean")
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
     def optimizer_step(self) -> float:
         """Check gradients, clip, step optimizer and LR schedule; returns the gradient norm."""
         params = self.trainable()

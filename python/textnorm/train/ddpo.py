@@ -165,7 +165,8 @@ class DDPOTrainer:
             minibatches = [perm[i:i + cfg.train_batch_size] for i in range(0, n_local, cfg.train_batch_size)]
             for mb_i, mb in enumerate(minibatches):
                 boundary = (mb_i + 1) % cfg.gradient_accumulation_steps == 0 or mb_i == len(minibatches) - 1
-                group = min(cfg.gradient_accumulation_steps, len(minibatches) - (mb_i // cfg.gradient_accumulation_steps) * cfg.gradient_accumulation_steps)
+                acc = cfg.gradient_accumulation_steps
+                group = min(acc, len(minibatches) - (mb_i // acc) * acc)  # minibatches in this update
                 for j in range(n_train_t):
                     sync = boundary and j == n_train_t - 1
                     stats = self._train_step(data, mb, t_order[mb, j], scale=1.0 / (n_train_t * group), sync=sync)

@@ -47,7 +47,9 @@ class DraftTrainer:
         prompts = [train[choice[g]] for g in gidx]
         meta = [ctx.prompts.train_meta[choice[g]] for g in gidx]
         keys = [derive_seed(seed, TAG_NOISE, step, g) for g in gidx]
-        traj, _ = generate(ctx, ctx.net, prompts, keys, eta=cfg.eta, grad_steps=cfg.k)
+        # The unwrapped denoiser: K forward passes feed one backward, which DDP's hooks do not
+        # expect; gradients are averaged over processes explicitly below.
+        traj, _ = generate(ctx, ctx.model.denoiser, prompts, keys, eta=cfg.eta, grad_steps=cfg.k)
         with ctx.accelerator.autocast():
             images = ctx.model.decode(traj.final)
             rewards, info = call_reward(ctx.reward_fn, images, prompts, meta, check_finite=False)
@@ -59,6 +61,7 @@ class DraftTrainer:
         if not torch.isfinite(loss):
             raise NonFiniteError(f"loss: expected a finite DRaFT loss, received {loss.item()}")
         ctx.accelerator.backward(loss)
+        ctx.average_gradients()
         grad_norm = ctx.optimizer_step()
         all_r = ctx.accelerator.gather(rewards.detach())
         if ctx.cfg.run.image_every and step % ctx.cfg.run.image_every == 0:
