@@ -157,3 +157,21 @@ def test_two_accelerate_processes_match_one(mode: str, tiny_model_dir: Path, tmp
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6)
     moved = [float(b[k].abs().max()) for k in b if "lora_B" in k]  # B starts at exactly 0
     assert min(moved) > 1e-3
+
+
+def test_cli_best_of_n_with_textnorm_reward_from_a_prompt_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({"two dogs": ["one dog", "three dogs", "two cats"],
+                                   "a red ball": ["a blue ball", "a red cube"]}))
+    out = tmp_path / "bon"
+    opts = json.dumps({"scorers": ["textnorm.scorers._tiny:tiny_open_clip"], "scale": 3.0})
+    assert _cli("train", "--mode", "best-of-n", "--model", str(tiny_model_dir), "--prompts", str(prompts),
+                "--prompts.eval_fraction", "0", "--reward.kind", "textnorm", "--reward.options", opts,
+                "--best_of_n.n", "2", "--sampling.num_steps", "2", "--out", str(out),
+                "--run.progress_bar", "false", "--run.tensorboard", "false") == 0
+    lines = [json.loads(x) for x in (out / "metadata.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and all(0.0 < r["reward"] < 1.0 for r in lines)  # confidences
+    assert {r["prompt"] for r in lines} == {"two dogs", "a red ball"}
+    assert lines[0]["metadata"]["contrastive"]
