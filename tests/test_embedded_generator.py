@@ -274,7 +274,7 @@ def test_cli_train_generator(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "steps" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("num_steps", [4, 10, 20, 50])
+@pytest.mark.parametrize("num_steps", [1, 4, 10, 20, 50, 100])
 def test_every_sampling_step_is_stochastic_enough_for_ddpo(num_steps: int) -> None:
     from textnorm.embedded.generator import make_scheduler
     from textnorm.train.sampling import step_alphas

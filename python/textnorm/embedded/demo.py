@@ -62,13 +62,13 @@ class DemoConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 24
     eval_every: int = 4
-    train_prompts: int = 24
+    train_prompts: int = 3
     eval_prompts: int = 6
     eval_images: int = 2
     categories: tuple[str, ...] = PROMPT_CATEGORIES
     num_steps: int = 20
     guidance_scale: float = 1.0
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     lora_rank: int = 8
     batch_size: int = 16
     scale: float = 3.0
@@ -100,7 +100,7 @@ class DemoConfig:
 
 
 #: The `--quick` preset: one seed, a few steps, small evaluation (the test suite runs it).
-QUICK = DemoConfig(seeds=(0,), steps=4, eval_every=2, train_prompts=6, eval_prompts=2, eval_images=2,
+QUICK = DemoConfig(seeds=(0,), steps=4, eval_every=2, train_prompts=2, eval_prompts=2, eval_images=2,
                    num_steps=10, batch_size=8, best_of_n=4)
 
 
@@ -177,13 +177,17 @@ def _train_config(cfg: DemoConfig, *, seed: int, folder: Path, train_file: Path,
         "prompts": {"source": "file", "path": str(train_file), "eval_path": str(eval_file),
                     "max_eval_prompts": n_eval},
         "optim": {"learning_rate": cfg.learning_rate},
+        # Few training prompts, each sampled about twice per epoch, so the per-prompt stat tracker
+        # (min_count 3) normalises advantages within a prompt: across many rarely repeated prompts
+        # the batch statistics reward prompts, not samples, and the policy drifts away from the data.
         "ddpo": {"sample_batch_size": cfg.batch_size, "num_batches_per_epoch": 2,
-                 "train_batch_size": cfg.batch_size, "timestep_fraction": 0.5, "clip_range": 0.2,
-                 "stat_min_count": 4, "stat_buffer_size": 16},
+                 "train_batch_size": max(1, cfg.batch_size // 2), "timestep_fraction": 0.5, "clip_range": 0.2,
+                 "stat_min_count": 3, "stat_buffer_size": 16},
         "sft": {"samples_per_prompt": 4, "sample_batch_size": 32, "top_fraction": 0.25,
                 "train_batch_size": cfg.batch_size},
         "best_of_n": {"n": cfg.best_of_n, "sample_batch_size": 32, "save_all_images": True},
-        "draft": {"k": min(3, cfg.num_steps), "batch_size": cfg.batch_size, "eta": 0.0},
+        # The whole chain (AlignProp-style): the last few steps barely move a scene's content.
+        "draft": {"k": cfg.num_steps, "batch_size": cfg.batch_size, "eta": 0.0},
         "run": {"output_dir": str(folder), "steps": cfg.steps, "checkpoint_every": cfg.steps,
                 "keep_checkpoints": 1, "eval_every": cfg.eval_every, "eval_images_per_prompt": cfg.eval_images,
                 "eval_seed": 1234, "image_every": 10**6, "tensorboard": False, "progress_bar": False},

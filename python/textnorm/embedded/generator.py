@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,7 +37,7 @@ from textnorm.world.render import SLOT_DIM
 __all__ = ["SceneDiffusionModel", "load_generator", "make_scheduler", "save_generator"]
 
 FINAL_ALPHA = 0.999
-STEPS_OFFSET = 25
+FIRST_T, LAST_T = 975, 25
 WEIGHTS = "generator.safetensors"
 CONFIG = "generator.json"
 
@@ -44,19 +45,26 @@ CONFIG = "generator.json"
 def make_scheduler(num_train_timesteps: int = 1000) -> Any:
     """The DDIM scheduler of the generator (cosine betas, epsilon, no clipping).
 
-    Sampling stops at ``alpha = FINAL_ALPHA`` (0.999: a residual noise of 0.03 in latent units,
-    under half a pixel in position), and its timesteps are offset by 25 (20 steps: 975, 925, ...,
-    25). A chain that ends at t = 0 or 1 (alpha 0.9999 with these betas) gives the last step a
-    standard deviation of about 0.005 or none at all, so its log-probability swamps DDPO's
-    importance ratios and gradients with noise (or DRaFT gets no gradient through it); ending
-    a little short keeps every step's standard deviation at 0.025 or more, as Stable
-    Diffusion's schedule does (final alpha 0.99915).
+    Sampling runs from t = `FIRST_T` (975 of 1000) to t = `LAST_T` (25) in evenly spaced steps
+    and stops at ``alpha = FINAL_ALPHA`` (0.999: a residual noise of 0.03 in latent units, under
+    half a pixel in position). A chain that ends at t = 0 or 1 (alpha 0.9999 with these betas)
+    gives the last step a standard deviation of about 0.005 or none at all, so its
+    log-probability swamps DDPO's importance ratios and gradients with noise (or DRaFT gets no
+    gradient through it); ending a little short keeps the steps' standard deviation at 0.025 or
+    more for up to 50 steps, as Stable Diffusion's schedule does (final alpha 0.99915). Starting
+    below t = 999 avoids dividing by sqrt(alpha) ~ 0 in the first step's clean estimate.
     """
     from diffusers import DDIMScheduler
 
-    sched = DDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
-                          clip_sample=False, set_alpha_to_one=False, steps_offset=STEPS_OFFSET,
-                          prediction_type="epsilon")
+    class SceneDDIMScheduler(DDIMScheduler):  # type: ignore[misc]
+        def set_timesteps(self, num_inference_steps: int, device: Any = None) -> None:
+            scale = self.config.num_train_timesteps / 1000
+            ts = np.linspace(FIRST_T * scale, LAST_T * scale, int(num_inference_steps)).round().astype(np.int64)
+            self.num_inference_steps = int(num_inference_steps)
+            self.timesteps = torch.from_numpy(ts.copy()).to(device)
+
+    sched = SceneDDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
+                               clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
     sched.final_alpha_cumprod = torch.tensor(FINAL_ALPHA)
     return sched
 
