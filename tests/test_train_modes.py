@@ -340,3 +340,32 @@ def test_sft_trains_on_a_best_of_n_run(tiny_model: Any, tiny_model_dir: Path, tm
     rewards = [json.loads(x)["reward"] for x in (bon / "metadata.jsonl").read_text().splitlines()]
     top = sorted(rewards, reverse=True)[:3]  # ceil(0.25 * 12)
     np.testing.assert_allclose(sorted(data["rewards"].tolist(), reverse=True), top, rtol=1e-6)
+
+
+def test_ddpo_scores_a_batch_while_the_next_is_sampled(tiny_model: Any, tmp_path: Path) -> None:
+    import threading
+
+    from textnorm.train.runner import train
+
+    second_batch_started = threading.Event()
+    encode = tiny_model.encode_prompts
+    calls = []
+
+    def counting_encode(prompts: Any) -> torch.Tensor:
+        calls.append(len(prompts))
+        if len(calls) == 2:
+            second_batch_started.set()
+        return encode(prompts)
+
+    tiny_model.encode_prompts = counting_encode
+    overlapped = []
+
+    def waiting_reward(images: torch.Tensor, prompts: list[str], meta: list[dict[str, Any]]) -> Any:
+        if not overlapped:  # the first batch's reward waits for the second batch's sampling
+            overlapped.append(second_batch_started.wait(timeout=20))
+        return brightness_reward(images, prompts, meta)
+
+    cfg = small_config(tmp_path, "ddpo", "unused", prompts={"eval_fraction": 0.0}, run={"steps": 1},
+                       ddpo={"num_batches_per_epoch": 2, "async_reward": True})
+    train(cfg, reward_fn=waiting_reward, model=tiny_model)
+    assert overlapped == [True]
