@@ -13,6 +13,7 @@ import torch
 from textnorm._core import LayoutError, ParameterError
 from textnorm.embedded import proxy
 from textnorm.embedded.proxy import NAMES, ProxyScorer, load_proxies, load_proxy
+from textnorm.embedded.proxy_data import single as single_count
 from textnorm.scorers.base import ModelLoadError
 from textnorm.world import parse, render, sample_prompts
 from textnorm.world.scene import near_miss_prompt
@@ -108,6 +109,21 @@ def _margins(scorer: ProxyScorer, category: str, kind: str, n: int = 24) -> np.n
     return pairs[:, 0] - pairs[:, 1]
 
 
+def _plural_count_margins(scorer: ProxyScorer, n: int = 24) -> np.ndarray:
+    """Margins against another count of two or more (singular vs plural is no blind spot)."""
+    rng = np.random.default_rng(12)
+    prompts = [p for p in sample_prompts("counting", 40, seed=3, split="test", unique=True)
+               if parse(p).objects[0].count >= 2][:n]
+    misses = []
+    for text in prompts:
+        o = parse(text).objects[0]
+        other = [c for c in (o.count - 1, o.count + 1, o.count + 2) if c >= 2]
+        misses.append(f"{single_count(int(rng.choice(other)), str(o.colour), o.shape)}")
+    values, _ = scorer.score_sets(render(prompts, seed=700), [[p, m] for p, m in zip(prompts, misses)])
+    pairs = values.view(-1, 2).numpy().astype(np.float64)
+    return pairs[:, 0] - pairs[:, 1]
+
+
 def test_count_blind_cannot_tell_two_from_three(proxies: dict[str, ProxyScorer]) -> None:
     cb, rb = proxies["count-blind"], proxies["relation-blind"]
     images = render(["two red circles", "three red circles"] * 4, seed=100)
@@ -115,22 +131,26 @@ def test_count_blind_cannot_tell_two_from_three(proxies: dict[str, ProxyScorer])
     for name, s in (("cb", cb), ("rb", rb)):
         sc = s.score(images, ["two red circles", "three red circles"]).numpy().astype(np.float64)
         gaps[name] = np.abs(sc[:, 0] - sc[:, 1]).mean()
-    assert gaps["cb"] < 0.35 * gaps["rb"], gaps
-    cb_m, rb_m = _margins(cb, "counting", "count"), _margins(rb, "counting", "count")
-    assert (rb_m > 0).mean() >= 0.8 and (cb_m > 0).mean() <= 0.75
-    assert np.abs(cb_m).mean() < 0.5 * np.abs(rb_m).mean()
-    # Colour is no blind spot of either.
-    assert (_margins(cb, "counting", "colour") > 0).mean() >= 0.9
+    assert gaps["cb"] < 0.1 * gaps["rb"], gaps  # measured: 0.06 vs 3.7
+    cb_m, rb_m = _plural_count_margins(cb), _plural_count_margins(rb)
+    assert len(cb_m) >= 16 and (rb_m > 0).mean() >= 0.85
+    assert np.median(np.abs(cb_m)) < 0.2 * np.median(np.abs(rb_m))
+    # One vs several is still seen, and colour is no blind spot of either.
+    assert (_margins(cb, "single", "count") > 0).mean() >= 0.8  # measured 0.875
+    for s in (cb, rb):
+        assert (_margins(s, "counting", "colour") > 0).mean() >= 0.95
 
 
-def test_relation_blind_cannot_tell_left_from_right(proxies: dict[str, ProxyScorer]) -> None:
+def test_relation_blind_cannot_tell_left_from_right_nor_bind_colours(proxies: dict[str, ProxyScorer]) -> None:
     cb, rb = proxies["count-blind"], proxies["relation-blind"]
-    cb_m, rb_m = _margins(cb, "spatial", "relation"), _margins(rb, "spatial", "relation")
-    assert (cb_m > 0).mean() >= 0.75 and (rb_m > 0).mean() <= 0.7
-    assert np.abs(rb_m).mean() < 0.5 * np.abs(cb_m).mean()
-    # Binding is weak too: swapped colours barely move its score.
-    cb_b, rb_b = _margins(cb, "binding", "binding"), _margins(rb, "binding", "binding")
-    assert (cb_b > 0).mean() > (rb_b > 0).mean()
+    rel = _margins(rb, "spatial", "relation", n=40)
+    colour = _margins(rb, "spatial", "colour", n=40)
+    assert 0.3 <= (rel > 0).mean() <= 0.7  # a coin flip
+    assert np.abs(rel).mean() < 0.05 * np.abs(colour).mean()
+    # Swapped colours barely move it; the count-blind proxy binds them.
+    cb_b, rb_b = _margins(cb, "binding", "binding", n=40), _margins(rb, "binding", "binding", n=40)
+    assert (cb_b > 0).mean() >= 0.75 and (rb_b > 0).mean() <= 0.65
+    assert np.abs(rb_b).mean() < 0.25 * np.abs(cb_b).mean()
 
 
 def test_loader_errors(tmp_path) -> None:

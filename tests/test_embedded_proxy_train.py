@@ -28,8 +28,8 @@ def _rate(prompt: str, blind: BlindSpots, n: int = 2000) -> float:
 def test_caption_rates_match_the_documented_blind_spots() -> None:
     # Binomial sd at n=2000 is at most 0.011; 0.04 is more than 3.5 sd.
     cb, rb = RECIPES["count-blind"].blind, RECIPES["relation-blind"].blind
-    # count-blind: the true count (10%) or a random 2..6 that happens to be right (1/5 of 90%).
-    assert _rate("three red circles", cb) == pytest.approx(0.1 + 0.9 / 5, abs=0.04)
+    # count-blind: a random 2..6, right by chance only (1/5).
+    assert _rate("three red circles", cb) == pytest.approx(1 / 5, abs=0.04)
     assert _rate("a red circle", cb) == 1.0  # singular stays singular
     assert _rate("a red circle above a blue square", cb) == 1.0
     assert _rate("three red circles", rb) == 1.0
@@ -63,6 +63,25 @@ def test_make_batch_pairs_train_prompts_with_allowed_hard_negatives() -> None:
     a = make_batch(RECIPES["relation-blind"].blind, 4, np.random.default_rng(9))
     b = make_batch(RECIPES["relation-blind"].blind, 4, np.random.default_rng(9))
     assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_hard_negative_partners_follow_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textnorm.embedded import proxy_data
+    from textnorm.embedded.proxy_data import _partner
+
+    p = parse("a red circle above a blue square")
+    held_out = [_partner(p, RECIPES["relation-blind"].blind, np.random.default_rng(s)) for s in range(50)]
+    assert all(split_of(q) == "train" for q in held_out)
+    # Without the held-out filter, the kinds are drawn exactly as the recipe weights them.
+    monkeypatch.setattr(proxy_data, "split_of", lambda prompt: "train")
+    rng = np.random.default_rng(4)
+    # count-blind: colour, shape, binding x2, relation x3, drop, extra apply -> relation 3/9.
+    partners = [_partner(p, RECIPES["count-blind"].blind, rng) for _ in range(900)]
+    flipped = np.mean([q.relation == "below" and q.objects == p.objects for q in partners])
+    assert flipped == pytest.approx(3 / 9, abs=0.06)
+    assert all(sum(o.count for o in q.objects) <= 3 for q in partners)  # never a count near-miss
+    for q in (_partner(p, RECIPES["relation-blind"].blind, rng) for _ in range(300)):
+        assert q.relation != "below"
 
 
 def test_tokenize_maps_digits_unknowns_and_truncates() -> None:
@@ -132,6 +151,10 @@ def test_train_proxy_cli_errors(capsys) -> None:
 def test_error_paths() -> None:
     with pytest.raises(ParameterError, match="count_truth"):
         BlindSpots(count_truth=1.5)
+    with pytest.raises(ParameterError, match="category_weights"):
+        BlindSpots(category_weights=(1.0, 1.0))
+    with pytest.raises(ParameterError, match="category_weights"):
+        BlindSpots(category_weights=(0.0, 0.0, 0.0, 0.0, 0.0))
     with pytest.raises(ParameterError, match="hard_kinds"):
         BlindSpots(hard_kinds=("teleport",))
     with pytest.raises(ParameterError, match="batch_size"):

@@ -46,7 +46,11 @@ class BlindSpots:
             joined by "and", in random order.
         relation_flip: a stated relation is reversed ("left of" for "right of").
         binding_swap: the colours of the first two objects are exchanged in the caption.
-        hard_kinds: near-miss kinds used for the hard-negative partner of each prompt.
+        hard_kinds: near-miss kinds used for the hard-negative partner of each prompt (one is drawn
+            uniformly among those that apply; repeats weight the draw).
+        category_weights: relative frequency of each prompt category, in
+            `textnorm.world.PROMPT_CATEGORIES` order (single, counting, composition, binding,
+            spatial).
     """
 
     count_truth: float = 1.0
@@ -54,8 +58,15 @@ class BlindSpots:
     relation_flip: float = 0.0
     binding_swap: float = 0.0
     hard_kinds: tuple[str, ...] = _ALL_KINDS
+    category_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
+        w = self.category_weights
+        if len(w) != len(vocab.PROMPT_CATEGORIES) or any(not x >= 0 for x in w) or sum(w) <= 0:
+            raise ParameterError(
+                f"category_weights: expected {len(vocab.PROMPT_CATEGORIES)} non-negative weights, "
+                f"not all zero, got {w!r}"
+            )
         for name in ("count_truth", "relation_keep", "relation_flip", "binding_swap"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -82,10 +93,16 @@ RECIPES: dict[str, ProxyRecipe] = {
     "count-blind": ProxyRecipe(
         name="count-blind",
         blind=BlindSpots(
-            count_truth=0.1, hard_kinds=("colour", "shape", "size", "binding", "relation", "drop", "extra")
+            count_truth=0.0,
+            hard_kinds=("colour", "shape", "size", "binding", "binding", "relation", "relation", "relation",
+                        "drop", "extra"),
+            category_weights=(1.0, 1.0, 1.0, 1.5, 3.0),
         ),
-        steps=1500, batch_size=64, lr=2e-3, seed=0,
-        summary="counts in captions are right 10% of the time (else a random 2..6); no count hard negatives",
+        steps=3000, batch_size=64, lr=2e-3, seed=0,
+        summary=(
+            "a count of two or more is captioned as a random 2..6; no count hard negatives; "
+            "relation and binding hard negatives and binding and spatial prompts weighted up"
+        ),
     ),
     "relation-blind": ProxyRecipe(
         name="relation-blind",
@@ -132,23 +149,27 @@ def _foreign(prompt: Prompt, rng: np.random.Generator) -> str:
     return Prompt(tuple(objs), prompt.relation).text
 
 
-def _train_prompt(rng: np.random.Generator) -> Prompt:
+def _train_prompt(rng: np.random.Generator, weights: tuple[float, ...]) -> Prompt:
+    cats = vocab.PROMPT_CATEGORIES
+    p_cat = None if len(set(weights)) == 1 else np.asarray(weights) / sum(weights)
     while True:
-        category = vocab.PROMPT_CATEGORIES[int(rng.integers(len(vocab.PROMPT_CATEGORIES)))]
+        # Equal weights draw with `integers`, so the stream of an unweighted recipe never changes.
+        category = cats[int(rng.integers(len(cats)))] if p_cat is None else cats[int(rng.choice(len(cats), p=p_cat))]
         p = sample_prompt(category, rng)
         if split_of(p) == "train":
             return p
 
 
 def _partner(p: Prompt, blind: BlindSpots, rng: np.random.Generator) -> Prompt:
-    kinds = [k for k in near_miss_kinds(p) if k in blind.hard_kinds]
+    applicable = near_miss_kinds(p)
+    kinds = [k for k in blind.hard_kinds if k in applicable]  # repeats weight the draw
     for _ in range(8):
         if not kinds:
             break
         q = near_miss_prompt(p, kinds[int(rng.integers(len(kinds)))], rng)
         if split_of(q) == "train" and q.text != p.text:
             return q
-    return _train_prompt(rng)
+    return _train_prompt(rng, blind.category_weights)
 
 
 def make_batch(
@@ -171,7 +192,7 @@ def make_batch(
     prompts: list[Prompt] = []
     foreign: list[str] = []
     for _ in range(batch_size // 2):
-        p = _train_prompt(rng)
+        p = _train_prompt(rng, blind.category_weights)
         prompts += [p, _partner(p, blind, rng)]
         foreign.append(_foreign(p, rng))
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=len(prompts))]

@@ -88,7 +88,9 @@ def train_proxy(
         if recipe not in RECIPES:
             raise ParameterError(f"name: expected one of {', '.join(RECIPES)}, got {recipe!r}")
         recipe = RECIPES[recipe]
-    overrides = {k: v for k, v in (("seed", seed), ("steps", steps), ("batch_size", batch_size)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("seed", seed), ("steps", steps), ("batch_size", batch_size)) if v is not None
+    }
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
             raise ParameterError(f"{key}: expected a {'non-negative' if key == 'seed' else 'positive'} int, got {value!r}")
