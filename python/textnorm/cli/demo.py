@@ -28,6 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--proxy", help="proxy name (default: the first shipped proxy)")
     p.add_argument("--ensemble", action="store_true", help="TextNorm over every shipped proxy")
     p.add_argument("--scale", type=float, help="TextNorm inverse temperature (default 3)")
+    p.add_argument("--norm-mode", choices=["minmax", "temperature"], help="TextNorm normalisation (default minmax)")
     p.add_argument("--learning-rate", type=float, help="AdamW learning rate")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared CPU)")
     p.set_defaults(run=run)
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = QUICK if args.quick else DemoConfig()
         overrides: dict[str, Any] = {"mode": args.mode, "ensemble": args.ensemble}
         for name, value in (("seeds", args.seeds), ("steps", args.steps), ("proxy", args.proxy),
-                            ("scale", args.scale), ("learning_rate", args.learning_rate)):
+                            ("scale", args.scale), ("learning_rate", args.learning_rate),
+                            ("norm_mode", args.norm_mode)):
             if value is not None:
                 overrides[name] = tuple(value) if name == "seeds" else value
         cfg = replace(cfg, **overrides).validate()
