@@ -166,3 +166,37 @@ def test_loader_errors(tmp_path) -> None:
     (tmp_path / "bad.json").write_text('{"config": {"vocab": ["<pad>", "<unk>", "a"]}}')
     with pytest.raises(ModelLoadError):  # weights that do not fit the config
         ProxyScorer.from_files(stem.with_suffix(".safetensors"), tmp_path / "bad.json", id="x")
+
+
+def test_proxies_drive_textnorm_reward_and_raw_reward(proxies: dict[str, ProxyScorer]) -> None:
+    from textnorm.reward import RawReward, TextNormReward
+
+    prompts = ["two red circles", "a blue square above a green star"]
+    images = render(prompts, seed=8)
+    contrast = {"two red circles": ["three red circles", "two blue circles"],
+                "a blue square above a green star": ["a blue square below a green star", "a red square above a green star"]}
+    reward = TextNormReward(list(proxies.values()), contrast, scale=1.0, mode="temperature")
+    rewards, info = reward(images, prompts)
+    assert rewards.shape == (2,) and bool(((rewards > 0) & (rewards < 1)).all())
+    # Mean over proxies of softmax(scale * logits)[target], from score() in float64.
+    expected = np.zeros(2)
+    for s in proxies.values():
+        for i, p in enumerate(prompts):
+            row = s.score(images[i : i + 1], [p, *contrast[p]])[0].double().numpy()
+            expected[i] += np.exp(row[0] - row.max()) / np.exp(row - row.max()).sum() / len(proxies)
+    np.testing.assert_allclose(rewards.double().numpy(), expected, atol=1e-5)
+    raw, _ = RawReward(proxies["count-blind"])(images, prompts)
+    np.testing.assert_allclose(raw.numpy(), proxies["count-blind"].score_pairs(images, prompts).numpy(), atol=1e-5)
+
+
+def test_eval_harness_runs_the_proxies_on_the_world(tmp_path) -> None:
+    from textnorm.cli import main
+
+    out = tmp_path / "eval"
+    rc = main(["eval", "--benchmark", "world", "--categories", "counting",
+               "--scorers", "cb@textnorm.embedded.proxy:load_count_blind,rb@textnorm.embedded.proxy:load_relation_blind",
+               "--out", str(out), "--world-prompts", "6", "--world-images", "4", "--folds", "2",
+               "--bootstrap", "20", "--no-plots", "--no-progress"])
+    assert rc == 0
+    report = (out / "report.md").read_text()
+    assert "| cb |" in report and "| rb+textnorm |" in report
