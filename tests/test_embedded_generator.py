@@ -286,3 +286,13 @@ def test_every_sampling_step_is_stochastic_enough_for_ddpo(num_steps: int) -> No
     assert (a_p > a_t).all()  # every step removes noise
     assert float(std.min()) >= 0.02
     assert float(sched.final_alpha_cumprod) == pytest.approx(0.999)
+
+
+def test_package_and_cli_stay_torch_free_until_used() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, textnorm.embedded, textnorm.cli as c; c.build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -167,7 +167,7 @@ def write_report(out: Path, *, cfg: Any, runs: dict[str, dict[int, dict[str, Any
     curves = _curves(out, runs, cfg.mode)
     grids = _grids(out, runs, eval_rows if cfg.mode != "best-of-n" else
                    [r for r in eval_rows for _ in range(cfg.eval_images)], cfg.eval_images)
-    totals = {k: sum(x[k] for x in wtl_seeds) for k in ("win", "tie", "loss")}
+    totals = {k: int(sum(x[k] for x in wtl_seeds)) for k in ("win", "tie", "loss")}
     summary: dict[str, Any] = {
         "mode": cfg.mode, "seeds": seeds, "proxies": proxy_ids, "seconds": round(seconds, 1),
         "judge_alignment": {c: {k: {"mean": v[0], "ci95": v[1]} for k, v in row.items()} for c, row in table.items()},

@@ -58,14 +58,14 @@ def make_scheduler(num_train_timesteps: int = 1000) -> Any:
 
     class SceneDDIMScheduler(DDIMScheduler):  # type: ignore[misc]
         def set_timesteps(self, num_inference_steps: int, device: Any = None) -> None:
-            scale = self.config.num_train_timesteps / 1000
+            scale = self.config.num_train_timesteps / 1000  # type: ignore[attr-defined]
             ts = np.linspace(FIRST_T * scale, LAST_T * scale, int(num_inference_steps)).round().astype(np.int64)
             self.num_inference_steps = int(num_inference_steps)
             self.timesteps = torch.from_numpy(ts.copy()).to(device)
 
     sched = SceneDDIMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
                                clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
-    sched.final_alpha_cumprod = torch.tensor(FINAL_ALPHA)
+    sched.final_alpha_cumprod = torch.tensor(FINAL_ALPHA)  # type: ignore[attr-defined]
     return sched
 
 

@@ -22,7 +22,7 @@ import torch
 from textnorm._core import ParameterError
 from textnorm.embedded.generator import SceneDiffusionModel
 from textnorm.embedded.generator_model import GeneratorConfig, slots_to_latent, tokenize
-from textnorm.world import PROMPT_CATEGORIES, sample_scene, scenes_to_slots, split_of
+from textnorm.world import PROMPT_CATEGORIES, Scene, sample_scene, scenes_to_slots, split_of
 from textnorm.world.sampler import sample_prompt
 
 __all__ = ["DEFAULT_STEPS", "evaluate_generator", "make_dataset", "train_generator"]
@@ -40,7 +40,8 @@ def make_dataset(n: int, *, seed: int, n_slots: int = 4, max_tokens: int = 16) -
         (ids (n, max_tokens) int64, latents (n, n_slots, SLOT_DIM) float32, prompt texts).
     """
     rng = np.random.default_rng([seed, 31337])
-    prompts, scenes = [], []
+    prompts: list[str] = []
+    scenes: list[Scene] = []
     while len(prompts) < n:
         category = PROMPT_CATEGORIES[len(prompts) % len(PROMPT_CATEGORIES)]
         p = sample_prompt(category, rng)
