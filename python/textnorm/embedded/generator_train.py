@@ -5,9 +5,14 @@ drawn by `textnorm.world.sample_scene` (the ground truth a render would show), e
 latents. Loss: the usual epsilon-prediction MSE at uniform random timesteps, with the prompt
 dropped (replaced by the empty prompt) 10% of the time for classifier-free guidance.
 
-Capacity and training length are limited on purpose (see `DEFAULT_STEPS`): the shipped base model
-should get single objects mostly right and leave counts, bindings and relations unsolved, so
-fine-tuning has room to improve them, and to make them worse.
+Capacity and training length are limited on purpose: the shipped base model should get single
+objects mostly right and leave counts, bindings and relations unsolved, so fine-tuning has room
+to improve them, and to make them worse. The shipped model (0.21M-parameter denoiser, 0.04M
+prompt encoder, `DEFAULT_STEPS` = 2500 steps of 128 scenes, seed 0) is judged aligned on held-out
+prompts (24 per category, 4 images each, 20 DDIM steps, no guidance) for 65% of single objects,
+49% of counts, 24% of compositions, 15% of bindings and 24% of relations; most failures are
+extra or merged (overlapping) objects and swapped attributes. At 1000 steps single objects were
+still at 50%; 2500 steps is where they stopped improving in a 32-image-per-category check.
 """
 
 from __future__ import annotations
