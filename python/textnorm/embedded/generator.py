@@ -18,7 +18,6 @@ bindings, positions), the mistakes that reward models are blind to.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Sequence
 from importlib import resources
@@ -32,6 +31,7 @@ from torch import nn
 from textnorm._core import ParameterError
 from textnorm.embedded.generator_model import GeneratorConfig, PromptEncoder, SlotDenoiser
 from textnorm.embedded.generator_render import decode as render_decode
+from textnorm.train.model import DenoiserLoRA
 from textnorm.world.render import SLOT_DIM
 
 __all__ = ["SceneDiffusionModel", "load_generator", "make_scheduler", "save_generator"]
@@ -69,7 +69,7 @@ def make_scheduler(num_train_timesteps: int = 1000) -> Any:
     return sched
 
 
-class SceneDiffusionModel:
+class SceneDiffusionModel(DenoiserLoRA):
     """:class:`textnorm.train.T2IModel` over scene slots (see the module docstring).
 
     Args:
@@ -116,36 +116,6 @@ class SceneDiffusionModel:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return render_decode(latents, size=self.image_size)
-
-    def add_lora(self, *, rank: int, alpha: float, targets: Sequence[str]) -> None:
-        from textnorm.train.model import add_lora
-
-        add_lora(self.denoiser, rank=rank, alpha=alpha, targets=targets)
-
-    def lora_state_dict(self) -> dict[str, torch.Tensor]:
-        from textnorm.train.model import lora_state_dict
-
-        return lora_state_dict(self.denoiser)
-
-    def load_lora_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        from textnorm.train.model import load_lora_state_dict
-
-        load_lora_state_dict(self.denoiser, state)
-
-    def adapters_disabled(self) -> contextlib.AbstractContextManager[None]:
-        from textnorm.train.model import adapters_disabled
-
-        return adapters_disabled(self.denoiser)
-
-    def merge_lora(self) -> None:
-        from textnorm.train.model import merge_lora
-
-        merge_lora(self.denoiser)
-
-    def unmerge_lora(self) -> None:
-        from textnorm.train.model import unmerge_lora
-
-        unmerge_lora(self.denoiser)
 
     @torch.no_grad()
     def sample(self, prompts: Sequence[str], *, seed: int = 0, num_steps: int = 20,

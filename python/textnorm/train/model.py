@@ -95,7 +95,32 @@ class T2IModel(Protocol):
         ...
 
 
-class StableDiffusionModel:
+class DenoiserLoRA:
+    """The LoRA part of :class:`T2IModel` for any model whose trainable network is
+    ``self.denoiser`` (peft adapters on that module)."""
+
+    denoiser: nn.Module
+
+    def add_lora(self, *, rank: int, alpha: float, targets: Sequence[str]) -> None:
+        add_lora(self.denoiser, rank=rank, alpha=alpha, targets=targets)
+
+    def lora_state_dict(self) -> dict[str, torch.Tensor]:
+        return lora_state_dict(self.denoiser)
+
+    def load_lora_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        load_lora_state_dict(self.denoiser, state)
+
+    def adapters_disabled(self) -> contextlib.AbstractContextManager[None]:
+        return adapters_disabled(self.denoiser)
+
+    def merge_lora(self) -> None:
+        merge_lora(self.denoiser)
+
+    def unmerge_lora(self) -> None:
+        unmerge_lora(self.denoiser)
+
+
+class StableDiffusionModel(DenoiserLoRA):
     """:class:`T2IModel` over a diffusers ``StableDiffusionPipeline`` (1.x and 2.x).
 
     Args:
@@ -181,23 +206,6 @@ class StableDiffusionModel:
     def enable_gradient_checkpointing(self) -> None:
         getattr(self.denoiser, "enable_gradient_checkpointing")()
 
-    def add_lora(self, *, rank: int, alpha: float, targets: Sequence[str]) -> None:
-        add_lora(self.denoiser, rank=rank, alpha=alpha, targets=targets)
-
-    def lora_state_dict(self) -> dict[str, torch.Tensor]:
-        return lora_state_dict(self.denoiser)
-
-    def load_lora_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        load_lora_state_dict(self.denoiser, state)
-
-    def adapters_disabled(self) -> contextlib.AbstractContextManager[None]:
-        return adapters_disabled(self.denoiser)
-
-    def merge_lora(self) -> None:
-        merge_lora(self.denoiser)
-
-    def unmerge_lora(self) -> None:
-        unmerge_lora(self.denoiser)
 
 
 # ---- LoRA helpers for any nn.Module (peft) -----------------------------------------------------
