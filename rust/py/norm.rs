@@ -27,7 +27,17 @@ struct LayoutArgs<'a> {
     lengths: Option<&'a [i64]>,
 }
 
-impl LayoutArgs<'_> {
+impl<'a> LayoutArgs<'a> {
+    fn new<'py>(
+        offsets: &'a Option<PyReadonlyArray1<'py, i64>>,
+        lengths: &'a Option<PyReadonlyArray1<'py, i64>>,
+    ) -> PyResult<Self> {
+        Ok(LayoutArgs {
+            offsets: slice_of(offsets, "offsets")?,
+            lengths: slice_of(lengths, "lengths")?,
+        })
+    }
+
     /// Rows of one model: `values` is that model's flat buffer, `shape` its array shape.
     fn rows<'v, T>(&self, values: &'v [T], shape: &[usize]) -> Result<Rows<'v, T>, Error>
     where
@@ -66,15 +76,16 @@ impl LayoutArgs<'_> {
     }
 }
 
-fn slice_of<'a, 'py>(
-    arr: &'a Option<PyReadonlyArray1<'py, i64>>,
+fn slice_of<'a, 'py, T: Element>(
+    arr: &'a Option<PyReadonlyArray1<'py, T>>,
     arg: &'static str,
-) -> PyResult<Option<&'a [i64]>> {
+) -> PyResult<Option<&'a [T]>> {
     match arr {
         None => Ok(None),
-        Some(a) => a.as_slice().map(Some).map_err(|_| {
-            Error::layout(arg, "a C-contiguous int64 array", "a strided array").into()
-        }),
+        Some(a) => a
+            .as_slice()
+            .map(Some)
+            .map_err(|_| Error::layout(arg, "a C-contiguous array", "a strided array").into()),
     }
 }
 
@@ -213,23 +224,10 @@ fn confidence<'py>(
     log: bool,
     nan_raise: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let scales_s = scales
-        .as_ref()
-        .map(|s| s.as_slice())
-        .transpose()
-        .map_err(|_| {
-            PyErr::from(Error::layout(
-                "scale",
-                "a contiguous array",
-                "a strided array",
-            ))
-        })?;
+    let scales_s = slice_of(&scales, "scale")?;
     let targets_s = slice_of(&targets, "target")?;
     let call = Call {
-        layout: LayoutArgs {
-            offsets: slice_of(&offsets, "offsets")?,
-            lengths: slice_of(&lengths, "lengths")?,
-        },
+        layout: LayoutArgs::new(&offsets, &lengths)?,
         opts: options(scale, &scales_s, mode, nan_raise)?,
         op: Op::Confidence {
             target: targets_s.map_or(Target::All(target), Target::PerRow),
@@ -255,22 +253,9 @@ fn probabilities<'py>(
     mode: &str,
     nan_raise: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let scales_s = scales
-        .as_ref()
-        .map(|s| s.as_slice())
-        .transpose()
-        .map_err(|_| {
-            PyErr::from(Error::layout(
-                "scale",
-                "a contiguous array",
-                "a strided array",
-            ))
-        })?;
+    let scales_s = slice_of(&scales, "scale")?;
     let call = Call {
-        layout: LayoutArgs {
-            offsets: slice_of(&offsets, "offsets")?,
-            lengths: slice_of(&lengths, "lengths")?,
-        },
+        layout: LayoutArgs::new(&offsets, &lengths)?,
         opts: options(scale, &scales_s, mode, nan_raise)?,
         op: Op::Probabilities,
     };
@@ -297,23 +282,10 @@ fn ensemble<'py>(
     lam: f64,
     nan_raise: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let scales_s = scales
-        .as_ref()
-        .map(|s| s.as_slice())
-        .transpose()
-        .map_err(|_| {
-            PyErr::from(Error::layout(
-                "scale",
-                "a contiguous array",
-                "a strided array",
-            ))
-        })?;
+    let scales_s = slice_of(&scales, "scale")?;
     let targets_s = slice_of(&targets, "target")?;
     let call = Call {
-        layout: LayoutArgs {
-            offsets: slice_of(&offsets, "offsets")?,
-            lengths: slice_of(&lengths, "lengths")?,
-        },
+        layout: LayoutArgs::new(&offsets, &lengths)?,
         opts: options(scale, &scales_s, mode, nan_raise)?,
         op: Op::Ensemble {
             target: targets_s.map_or(Target::All(target), Target::PerRow),
