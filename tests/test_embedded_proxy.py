@@ -131,7 +131,7 @@ def test_count_blind_cannot_tell_two_from_three(proxies: dict[str, ProxyScorer])
     for name, s in (("cb", cb), ("rb", rb)):
         sc = s.score(images, ["two red circles", "three red circles"]).numpy().astype(np.float64)
         gaps[name] = np.abs(sc[:, 0] - sc[:, 1]).mean()
-    assert gaps["cb"] < 0.1 * gaps["rb"], gaps  # measured: 0.06 vs 3.7
+    assert gaps["cb"] < 0.1 * gaps["rb"], gaps  # measured: 0.11 vs 3.7
     cb_m, rb_m = _plural_count_margins(cb), _plural_count_margins(rb)
     assert len(cb_m) >= 16 and (rb_m > 0).mean() >= 0.85
     assert np.median(np.abs(cb_m)) < 0.2 * np.median(np.abs(rb_m))
@@ -147,10 +147,13 @@ def test_relation_blind_cannot_tell_left_from_right_nor_bind_colours(proxies: di
     colour = _margins(rb, "spatial", "colour", n=40)
     assert 0.3 <= (rel > 0).mean() <= 0.7  # a coin flip
     assert np.abs(rel).mean() < 0.05 * np.abs(colour).mean()
-    # Swapped colours barely move it; the count-blind proxy binds them.
+    # The count-blind proxy reads relations (measured 73% vs 53%, mean |margin| 1.08 vs 0.16).
+    cb_rel = _margins(cb, "spatial", "relation", n=40)
+    assert (cb_rel > 0).mean() >= 0.65 and np.abs(rel).mean() < 0.25 * np.abs(cb_rel).mean()
+    # Swapped colours barely move it; the count-blind proxy binds them (measured 95% vs 55%).
     cb_b, rb_b = _margins(cb, "binding", "binding", n=40), _margins(rb, "binding", "binding", n=40)
-    assert (cb_b > 0).mean() >= 0.75 and (rb_b > 0).mean() <= 0.65
-    assert np.abs(rb_b).mean() < 0.25 * np.abs(cb_b).mean()
+    assert (cb_b > 0).mean() >= 0.85 and (rb_b > 0).mean() <= 0.65
+    assert np.abs(rb_b).mean() < 0.1 * np.abs(cb_b).mean()
 
 
 def test_loader_errors(tmp_path) -> None:

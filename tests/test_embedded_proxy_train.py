@@ -75,10 +75,10 @@ def test_hard_negative_partners_follow_the_recipe(monkeypatch: pytest.MonkeyPatc
     # Without the held-out filter, the kinds are drawn exactly as the recipe weights them.
     monkeypatch.setattr(proxy_data, "split_of", lambda prompt: "train")
     rng = np.random.default_rng(4)
-    # count-blind: colour, shape, binding x2, relation x3, drop, extra apply -> relation 3/9.
+    # count-blind: colour, shape, binding x4, relation x6, drop, extra apply -> relation 6/14.
     partners = [_partner(p, RECIPES["count-blind"].blind, rng) for _ in range(900)]
     flipped = np.mean([q.relation == "below" and q.objects == p.objects for q in partners])
-    assert flipped == pytest.approx(3 / 9, abs=0.06)
+    assert flipped == pytest.approx(6 / 14, abs=0.06)
     assert all(sum(o.count for o in q.objects) <= 3 for q in partners)  # never a count near-miss
     for q in (_partner(p, RECIPES["relation-blind"].blind, rng) for _ in range(300)):
         assert q.relation != "below"

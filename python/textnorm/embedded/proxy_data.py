@@ -94,11 +94,10 @@ RECIPES: dict[str, ProxyRecipe] = {
         name="count-blind",
         blind=BlindSpots(
             count_truth=0.0,
-            hard_kinds=("colour", "shape", "size", "binding", "binding", "relation", "relation", "relation",
-                        "drop", "extra"),
-            category_weights=(1.0, 1.0, 1.0, 1.5, 3.0),
+            hard_kinds=("colour", "shape", "size", *("binding",) * 4, *("relation",) * 6, "drop", "extra"),
+            category_weights=(1.0, 1.0, 1.0, 2.5, 4.0),
         ),
-        steps=3000, batch_size=64, lr=2e-3, seed=0,
+        steps=5000, batch_size=64, lr=2e-3, seed=0,
         summary=(
             "a count of two or more is captioned as a random 2..6; no count hard negatives; "
             "relation and binding hard negatives and binding and spatial prompts weighted up"
