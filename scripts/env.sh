@@ -22,7 +22,10 @@ source "$venv/bin/activate"
 # Rebuild the extension only when Rust sources or build files changed since the last build.
 stamp="$venv/.textnorm-build"
 want="$(cat Cargo.toml pyproject.toml $(find rust -name '*.rs' -o -name '*.json' | sort) | sha256sum | cut -c1-16)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python -c "import textnorm._core" 2>/dev/null; then
+# The environment may be shared by several clones: rebuild also when textnorm resolves elsewhere.
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python -c "
+import sys, textnorm._core as c
+sys.exit(not c.__file__.startswith('$root/python/'))" 2>/dev/null; then
   maturin develop --release -q >&2
   echo "$want" >"$stamp"
 fi
