@@ -159,16 +159,9 @@ def test_cli_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 
 
 def test_cli_quick_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`textnorm demo --quick` with the shipped generator and proxies (skipped without their weights)."""
+    """`textnorm demo --quick` with the shipped generator and proxies (the main job must run)."""
     from textnorm.cli import main
-    from textnorm.scorers.base import ModelLoadError
 
-    try:
-        from textnorm.embedded.proxy import load_proxies
-
-        load_proxies()
-    except (ImportError, ModelLoadError) as exc:
-        pytest.skip(f"shipped proxies unavailable: {exc}")
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
