@@ -31,6 +31,21 @@ def looks_like_path(name: str) -> bool:
     return Path(name).expanduser().exists()
 
 
+def resolve_source(name: str) -> str:
+    """An absolute path for local files and folders, the hub id unchanged otherwise."""
+    return str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
+
+
+def hf_tokenizer(tokenizer: Any, model: str, source: str) -> Any:
+    """`tokenizer` when given, else transformers' tokenizer from `source`, checked."""
+    if tokenizer is not None:
+        return tokenizer
+    from transformers import AutoTokenizer
+
+    loaded = call_loader(model, source, lambda: AutoTokenizer.from_pretrained(source))
+    return check_tokenizer(loaded, model, source)
+
+
 def _offline_hint() -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
         return " (HF_HUB_OFFLINE=1: nothing is downloaded; pass a local path to the weights)"

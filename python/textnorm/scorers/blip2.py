@@ -13,14 +13,13 @@ once per image; the Q-Former runs once per (image, prompt) pair; token ids are c
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from textnorm._core import ParameterError
-from textnorm.scorers._load import call_loader, check_tokenizer, looks_like_path
+from textnorm.scorers._load import call_loader, check_tokenizer, hf_tokenizer, resolve_source
 from textnorm.scorers.base import Scorer, freeze, model_device_dtype, unique_id
 from textnorm.scorers.images import ImagePreprocess
 
@@ -117,19 +116,17 @@ class BLIP2Scorer(Scorer):
         device: str | torch.device = "cpu", dtype: torch.dtype | None = None, **kwargs: Any,
     ) -> BLIP2Scorer:
         """Load a BLIP-2 retrieval model (e.g. Salesforce/blip2-itm-vit-g) by hub id or folder."""
-        from transformers import AutoTokenizer, Blip2ForImageTextRetrieval
+        from transformers import Blip2ForImageTextRetrieval
 
         label = f"{cls.__name__}({name})"
-        source = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
+        source = resolve_source(name)
         model: Any = call_loader(
             label, source,
             lambda: Blip2ForImageTextRetrieval.from_pretrained(source, dtype=dtype or torch.float32),
         )  # fmt: skip
         model = model.to(device)
         proc = processor or source
-        if tokenizer is None:
-            tokenizer = call_loader(label, proc, lambda: AutoTokenizer.from_pretrained(proc))
-            check_tokenizer(tokenizer, label, proc)
+        tokenizer = hf_tokenizer(tokenizer, label, proc)
         return cls.from_transformers(
             model, tokenizer, id=f"blip2:{source}",
             preprocess=kwargs.pop("preprocess", None) or blip_preprocess(model, proc), **kwargs,

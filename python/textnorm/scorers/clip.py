@@ -13,7 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from textnorm._core import ParameterError
-from textnorm.scorers._load import call_loader, check_tokenizer, clip_tokenizer, looks_like_path
+from textnorm.scorers._load import (
+    call_loader,
+    check_tokenizer,
+    clip_tokenizer,
+    hf_tokenizer,
+    looks_like_path,
+    resolve_source,
+)
 from textnorm.scorers.base import Scorer, freeze, model_device_dtype, unique_id
 from textnorm.scorers.images import CLIP_MEAN, CLIP_STD, ImagePreprocess
 
@@ -204,15 +211,13 @@ class CLIPScorer(Scorer):
             tok = tokenizer or call_loader(label, name, lambda: open_clip.get_tokenizer(name))
             return cls.from_open_clip(built, tok, id=f"open_clip:{name}:{source}", **kwargs)
 
-        from transformers import AutoTokenizer, CLIPModel
+        from transformers import CLIPModel
 
-        source = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
+        source = resolve_source(name)
         model: Any = call_loader(label, source, lambda: CLIPModel.from_pretrained(source, dtype=dtype))
         model = model.to(device)
         proc = processor or source
-        if tokenizer is None:
-            tokenizer = call_loader(label, proc, lambda: AutoTokenizer.from_pretrained(proc))
-            check_tokenizer(tokenizer, label, proc)
+        tokenizer = hf_tokenizer(tokenizer, label, proc)
         return cls.from_transformers(
             model, tokenizer, id=f"transformers:{source}",
             preprocess=kwargs.pop("preprocess", None) or transformers_preprocess(model, proc), **kwargs,

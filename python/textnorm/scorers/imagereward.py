@@ -9,12 +9,11 @@ model's mean and std.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from textnorm.scorers._load import call_loader, looks_like_path
+from textnorm.scorers._load import call_loader, resolve_source
 from textnorm.scorers.base import ModelLoadError, Scorer, freeze, model_device_dtype, unique_id
 from textnorm.scorers.images import ImagePreprocess
 
@@ -78,7 +77,7 @@ class ImageRewardScorer(Scorer):
             label, name,
             lambda: image_reward.load(name, device=str(device), download_root=download_root),
         )
-        tag = str(Path(name).expanduser().resolve()) if looks_like_path(name) else name
+        tag = resolve_source(name)
         return cls(model, id=f"imagereward:{tag}", **kwargs)
 
     def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:
