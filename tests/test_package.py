@@ -50,3 +50,18 @@ def test_results_do_not_depend_on_the_thread_count():
         assert threads == n
         runs[n] = digest
     assert len(set(runs.values())) == 1
+
+
+def test_a_command_without_the_full_extra_says_how_to_get_it():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from textnorm.cli import main\n"
+        "sys.exit(main(['demo', '--quick', '--out', sys.argv[1]]))"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        res = subprocess.run([sys.executable, "-c", code, out], capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert "textnorm demo" in res.stderr and "'torch'" in res.stderr and "textnorm-t2i[full]" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
 # Subcommand modules, in the order `textnorm --help` lists them.
 SUBCOMMANDS: list[str] = ["demo", "contrast", "eval", "train", "world"]
+
+# Top-level packages that only the `full` extra installs (`pip install textnorm-t2i` is numpy only).
+FULL_EXTRA = {
+    "torch", "torchvision", "diffusers", "transformers", "open_clip", "accelerate", "peft",
+    "safetensors", "scipy", "PIL", "matplotlib", "tensorboard", "tqdm", "yaml",
+    "sentence_transformers",
+}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,5 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in FULL_EXTRA:
+            raise
+        print(
+            f"textnorm {args.command}: needs the package {top!r}, which the full install brings: "
+            "pip install 'textnorm-t2i[full]'",
+            file=sys.stderr,
+        )
+        return 2
     return result
