@@ -80,7 +80,7 @@ mod tests {
         let a = [0.0f64, 1.0, 2.0, 5.0, 1.0, 1.0];
         let b = [3.0f64, 1.0, 0.0, 0.0, 2.0, 4.0];
         let ra = Rows::dense(&a, 3).unwrap();
-        let rb = ra.with_values(&b).unwrap();
+        let rb = Rows::dense(&b, 3).unwrap();
         let opts = Options {
             scale: Scale::All(1.0),
             mode: Mode::Temperature,

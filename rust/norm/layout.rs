@@ -119,26 +119,6 @@ impl<'a, T> Rows<'a, T> {
         };
         &self.values[start..start + len]
     }
-
-    /// The same layout over another buffer of the same length (one model of an ensemble).
-    pub fn with_values<'b, U>(&self, values: &'b [U]) -> Result<Rows<'b, U>>
-    where
-        'a: 'b,
-    {
-        if values.len() != self.values.len() {
-            return Err(Error::layout(
-                "logits",
-                format!("{} values per model", self.values.len()),
-                values.len(),
-            ));
-        }
-        let kind = match self.kind {
-            Kind::Dense { ncols } => Kind::Dense { ncols },
-            Kind::Csr { offsets } => Kind::Csr { offsets },
-            Kind::Padded { ncols, lengths } => Kind::Padded { ncols, lengths },
-        };
-        Ok(Rows { values, kind })
-    }
 }
 
 fn check_offsets(offsets: &[i64], n_values: usize) -> Result<()> {
