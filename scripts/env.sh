@@ -19,8 +19,11 @@ if [ ! -f "$venv/.complete" ]; then
 fi
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
-# Rebuild the extension only when Rust sources or build files changed since the last build.
-stamp="$venv/.textnorm-build"
+# Rebuild the extension only when Rust sources or build files changed since this clone's last
+# build. The stamp is per clone, and PYTHONPATH puts this clone's python/ first, so several
+# clones (worktrees) can share one environment without rebuilding over each other.
+stamp="$venv/.textnorm-build-$(printf '%s' "$root" | sha256sum | cut -c1-12)"
+export PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 want="$(cat Cargo.toml pyproject.toml $(find rust -name '*.rs' -o -name '*.json' | sort) | sha256sum | cut -c1-16)"
 # The environment may be shared by several clones: rebuild also when textnorm resolves elsewhere.
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! python -c "
