@@ -8,6 +8,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 key="$(sha256sum requirements/dev.txt | cut -c1-12)"
 venv="${TEXTNORM_VENV:-$HOME/.cache/textnorm/venv-$key}"
+mkdir -p "$(dirname "$venv")"
+# One creator at a time: a second caller waits here instead of deleting a half-built environment.
+exec 9>"$venv.lock"
+flock 9
 if [ ! -f "$venv/.complete" ]; then
   echo "textnorm: creating $venv (first run: a few minutes)" >&2
   rm -rf "$venv"
@@ -17,6 +21,7 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/pip" install -q -r requirements/dev.txt
   touch "$venv/.complete"
 fi
+flock -u 9
 # shellcheck disable=SC1091
 source "$venv/bin/activate"
 # Rebuild the extension only when Rust sources or build files changed since this clone's last
