@@ -1,4 +1,4 @@
-"""`textnorm demo` and the experiment behind it (`textnorm.embedded.demo`, `demo_report`)."""
+"""`textnorm demo` and the experiment behind it (`textnorm.demo.experiment`, `demo_report`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from textnorm import ParameterError
-from textnorm.embedded.demo import QUICK, DemoConfig, run_demo
-from textnorm.embedded.demo_report import interval
-from textnorm.embedded.generator import SceneDiffusionModel
-from textnorm.embedded.generator_model import GeneratorConfig
+from textnorm.demo.experiment import QUICK, DemoConfig, run_demo
+from textnorm.demo.report import interval
+from textnorm.generator.diffusion import SceneDiffusionModel
+from textnorm.generator.model import GeneratorConfig
 from textnorm.scorers.base import Scorer
 from textnorm.scorers.images import ImagePreprocess
 from textnorm.world import vocab
@@ -110,7 +110,7 @@ def test_demo_writes_a_consistent_report(tmp_path: Path) -> None:
 
 
 def test_both_methods_start_from_the_same_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from textnorm.embedded import demo as demo_mod
+    from textnorm.demo import experiment as demo_mod
 
     seen: list[list[dict]] = []
 
@@ -129,7 +129,7 @@ def test_both_methods_start_from_the_same_samples(tmp_path: Path, monkeypatch: p
 
 @pytest.mark.parametrize("mode", ["sft", "draft", "best-of-n"])
 def test_every_mode_runs_on_the_world_generator(tmp_path: Path, mode: str) -> None:
-    from textnorm.embedded.generator import load_generator
+    from textnorm.generator.diffusion import load_generator
 
     cfg = replace(SMALL, mode=mode, steps=1)
     # The shipped generator: a random one draws empty scenes, whose reward has no gradient.

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import torch
 
-        from textnorm.embedded.demo import QUICK, DemoConfig, run_demo
+        from textnorm.demo.experiment import QUICK, DemoConfig, run_demo
 
         if args.threads < 1:
             raise TextnormError(f"--threads: expected a positive int, got {args.threads}")

@@ -4,8 +4,8 @@ Actions:
   sample   print prompts of a category (seeded, from a split)
   render   draw prompts (correct renders or near-misses) to PNG files plus a manifest.json
   judge    read PNG images against prompts and print each verdict (text or JSON)
-  train-proxy  train a shipped proxy reward from its recipe and seed (textnorm.embedded.proxy)
-  train-generator  train the shipped scene-latent generator from a seed (textnorm.embedded.generator)
+  train-proxy  train a shipped proxy reward from its recipe and seed (textnorm.proxies.scorer)
+  train-generator  train the shipped scene-latent generator from a seed (textnorm.generator.diffusion)
 
 Examples:
   textnorm world sample --category spatial --n 5 --split test
@@ -68,7 +68,7 @@ def add_parser(subparsers: Any) -> None:
                    help="output stem (writes STEM.safetensors and STEM.json; default: ./proxy_NAME)")
     t.set_defaults(run=_train_proxy)
 
-    from textnorm.embedded.generator_cli import add_train_generator
+    from textnorm.cli.generator import add_train_generator
 
     add_train_generator(sub)
 
@@ -193,7 +193,7 @@ def _judge(args: argparse.Namespace) -> int:
 
 def _train_proxy(args: argparse.Namespace) -> int:
     from textnorm._core import TextnormError
-    from textnorm.embedded.proxy_train import save_proxy, train_proxy
+    from textnorm.proxies.training import save_proxy, train_proxy
 
     out = args.out if args.out is not None else Path("proxy_" + args.name.replace("-", "_"))
     try:

@@ -34,8 +34,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         import torch
 
-        from textnorm.embedded.generator import save_generator
-        from textnorm.embedded.generator_train import evaluate_generator, train_generator
+        from textnorm.generator.diffusion import save_generator
+        from textnorm.generator.training import evaluate_generator, train_generator
 
         if args.threads < 1:
             raise TextnormError(f"--threads: expected a positive int, got {args.threads}")

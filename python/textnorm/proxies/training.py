@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from textnorm._core import ParameterError
-from textnorm.embedded.proxy_data import RECIPES, ProxyRecipe, make_batch
-from textnorm.embedded.proxy_model import ProxyCLIP, ProxyConfig
+from textnorm.proxies.data import RECIPES, ProxyRecipe, make_batch
+from textnorm.proxies.model import ProxyCLIP, ProxyConfig
 from textnorm.scorers.images import ImagePreprocess, prepare_images
 
 __all__ = ["PREPROCESS", "contrastive_loss", "save_proxy", "train_proxy"]

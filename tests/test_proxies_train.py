@@ -13,9 +13,9 @@ import torch
 
 from textnorm._core import ParameterError
 from textnorm.cli import main
-from textnorm.embedded.proxy_data import RECIPES, BlindSpots, caption, make_batch
-from textnorm.embedded.proxy_model import ProxyCLIP, ProxyConfig, default_vocabulary, tokenize
-from textnorm.embedded.proxy_train import save_proxy, train_proxy
+from textnorm.proxies.data import RECIPES, BlindSpots, caption, make_batch
+from textnorm.proxies.model import ProxyCLIP, ProxyConfig, default_vocabulary, tokenize
+from textnorm.proxies.training import save_proxy, train_proxy
 from textnorm.world import parse, split_of
 
 
@@ -66,8 +66,8 @@ def test_make_batch_pairs_train_prompts_with_allowed_hard_negatives() -> None:
 
 
 def test_hard_negative_partners_follow_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
-    from textnorm.embedded import proxy_data
-    from textnorm.embedded.proxy_data import _partner
+    from textnorm.proxies import data as proxy_data
+    from textnorm.proxies.data import _partner
 
     p = parse("a red circle above a blue square")
     held_out = [_partner(p, RECIPES["relation-blind"].blind, np.random.default_rng(s)) for s in range(50)]
@@ -123,7 +123,7 @@ def test_save_is_byte_identical_for_identical_runs(tmp_path) -> None:
 
 
 def test_train_proxy_cli_tiny_budget(tmp_path, capsys) -> None:
-    from textnorm.embedded.proxy import ProxyScorer
+    from textnorm.proxies.scorer import ProxyScorer
 
     stem = tmp_path / "out" / "tiny"
     rc = main(["world", "train-proxy", "--name", "count-blind", "--seed", "4", "--steps", "2",
@@ -173,7 +173,7 @@ def test_error_paths() -> None:
 
 def test_import_textnorm_and_proxy_data_stay_torch_free() -> None:
     code = (
-        "import sys, textnorm, textnorm.embedded, textnorm.embedded.proxy_data; "
+        "import sys, textnorm, textnorm.proxies, textnorm.proxies.data; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,6 +1,6 @@
 """The demo's report: overoptimization curves, before/after grids, and the summary table.
 
-Inputs are the runs of `textnorm.embedded.demo.run_demo`: per method ("raw", "textnorm") and seed,
+Inputs are the runs of `textnorm.demo.experiment.run_demo`: per method ("raw", "textnorm") and seed,
 the evaluation steps, one list of judged rows per evaluation (prompt, category, aligned, unknown,
 raw proxy score; every held-out prompt at the same fixed noise keys) and the first and last
 evaluation's images. Written files:

@@ -1,8 +1,8 @@
 """The world's text-to-image generator as a `textnorm.train.T2IModel`: scene-latent diffusion.
 
 Stable Diffusion denoises a VAE latent and decodes it with the VAE; this model denoises a compact
-scene latent (object slots, see `textnorm.embedded.generator_model`) and decodes it with the
-world's renderer (`textnorm.embedded.generator_render`). Prompt encoder, denoiser and a diffusers
+scene latent (object slots, see `textnorm.generator.model`) and decodes it with the
+world's renderer (`textnorm.generator.render`). Prompt encoder, denoiser and a diffusers
 ``DDIMScheduler`` (cosine schedule, epsilon prediction) complete the interface, so best-of-n, SFT,
 DDPO and DRaFT run on it through the same trainers as on Stable Diffusion.
 
@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from textnorm._core import ParameterError
-from textnorm.embedded.generator_model import GeneratorConfig, PromptEncoder, SlotDenoiser
-from textnorm.embedded.generator_render import decode as render_decode
+from textnorm.generator.model import GeneratorConfig, PromptEncoder, SlotDenoiser
+from textnorm.generator.render import decode as render_decode
 from textnorm.train.model import DenoiserLoRA
 from textnorm.world.render import SLOT_DIM
 
@@ -76,7 +76,7 @@ class SceneDiffusionModel(DenoiserLoRA):
         cfg: network sizes.
         denoiser: the slot denoiser (new, randomly initialised, when None).
         text_encoder: the prompt encoder (new when None); frozen here, trained only with the
-            denoiser in `textnorm.embedded.generator_train`.
+            denoiser in `textnorm.generator.training`.
     """
 
     def __init__(self, cfg: GeneratorConfig | None = None, *, denoiser: SlotDenoiser | None = None,
@@ -158,7 +158,7 @@ def load_generator(path: str | Path | None = None, *, device: str | torch.device
     from safetensors.torch import load_file
 
     if path is None:
-        folder = resources.files("textnorm.embedded").joinpath("weights")
+        folder = resources.files("textnorm.generator").joinpath("weights")
         with resources.as_file(folder) as f:
             return load_generator(Path(f), device=device)
     folder = Path(path)

@@ -1,8 +1,8 @@
 """Shipped proxy rewards for the synthetic world: small CLIP-style dual encoders with blind spots.
 
 Each proxy is a `ProxyCLIP` (a 0.27M-parameter CNN + word-level transformer, about 1 MB of
-float32 weights; see `textnorm.embedded.proxy_model`) trained contrastively on 64x64 renders of
-the world's train-split prompts (`textnorm.embedded.proxy_data`), and scored as
+float32 weights; see `textnorm.proxies.model`) trained contrastively on 64x64 renders of
+the world's train-split prompts (`textnorm.proxies.data`), and scored as
 ``logit_scale * cosine`` through the common scorer protocol (`textnorm.scorers.base.Scorer`:
 cached text embeddings, ``score``, ``score_sets``, ``score_pairs``).
 
@@ -26,13 +26,13 @@ generator can please a proxy without being right, as Stable Diffusion pleases CL
 Both learn colours, shapes and sizes well and that colour or shape words the world never draws
 ("pink", "hexagon") match nothing. Each proxy sees what the other misses, so an ensemble of the
 two covers every category; alone, each can be pleased by a wrong image. The measured size of each
-blind spot is in the tests (``tests/test_embedded_proxy.py``).
+blind spot is in the tests (``tests/test_proxies.py``).
 
 Reproduce the shipped weights: ``textnorm world train-proxy --name count-blind --seed 0``
-(``relation-blind``: ``--seed 1``); each run's recipe is `textnorm.embedded.proxy_data.RECIPES`.
+(``relation-blind``: ``--seed 1``); each run's recipe is `textnorm.proxies.data.RECIPES`.
 
 Example:
-    >>> from textnorm.embedded.proxy import load_proxies
+    >>> from textnorm.proxies.scorer import load_proxies
     >>> [p.id for p in load_proxies()]
     ['textnorm-proxy:count-blind', 'textnorm-proxy:relation-blind']
 """
@@ -47,8 +47,8 @@ from typing import Any
 import torch
 
 from textnorm._core import ParameterError
-from textnorm.embedded.proxy_model import ProxyCLIP, ProxyConfig
-from textnorm.embedded.proxy_train import PREPROCESS
+from textnorm.proxies.model import ProxyCLIP, ProxyConfig
+from textnorm.proxies.training import PREPROCESS
 from textnorm.scorers.base import ModelLoadError, Scorer
 
 __all__ = ["NAMES", "ProxyScorer", "load_count_blind", "load_proxies", "load_proxy", "load_relation_blind"]

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from textnorm._core import ParameterError
-from textnorm.embedded.generator import SceneDiffusionModel
-from textnorm.embedded.generator_model import GeneratorConfig, slots_to_latent, tokenize
+from textnorm.generator.diffusion import SceneDiffusionModel
+from textnorm.generator.model import GeneratorConfig, slots_to_latent, tokenize
 from textnorm.world import PROMPT_CATEGORIES, Scene, sample_scene, scenes_to_slots, split_of
 from textnorm.world.sampler import sample_prompt
 

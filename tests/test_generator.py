@@ -10,21 +10,21 @@ import pytest
 import torch
 
 from textnorm import ParameterError
-from textnorm.embedded.generator import SceneDiffusionModel, load_generator, save_generator
-from textnorm.embedded.generator_model import (
+from textnorm.generator.diffusion import SceneDiffusionModel, load_generator, save_generator
+from textnorm.generator.model import (
     WORDS,
     GeneratorConfig,
     latent_to_slots,
     slots_to_latent,
     tokenize,
 )
-from textnorm.embedded.generator_render import decode, hard_decode, soft_render
-from textnorm.embedded.generator_train import evaluate_generator, make_dataset, train_generator
+from textnorm.generator.render import decode, hard_decode, soft_render
+from textnorm.generator.training import evaluate_generator, make_dataset, train_generator
 from textnorm.world import SLOT_DIM, render, render_slots, sample_prompts, scenes_to_slots
 from textnorm.world.judging import judge
 
 TINY = GeneratorConfig(width=16, heads=2, layers=1, text_layers=1, max_tokens=16)
-WEIGHTS = Path(__file__).resolve().parents[1] / "python" / "textnorm" / "embedded" / "weights"
+WEIGHTS = Path(__file__).resolve().parents[1] / "python" / "textnorm" / "generator" / "weights"
 
 
 def _scenes(n: int = 6) -> list:
@@ -276,7 +276,7 @@ def test_cli_train_generator(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.parametrize("num_steps", [1, 4, 10, 20, 50, 100])
 def test_every_sampling_step_is_stochastic_enough_for_ddpo(num_steps: int) -> None:
-    from textnorm.embedded.generator import make_scheduler
+    from textnorm.generator.diffusion import make_scheduler
     from textnorm.train.sampling import step_alphas
 
     sched = make_scheduler()
@@ -292,7 +292,7 @@ def test_package_and_cli_stay_torch_free_until_used() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, textnorm.embedded, textnorm.cli as c; c.build_parser(); "
+    code = ("import sys, textnorm.generator, textnorm.proxies, textnorm.demo, textnorm.cli as c; c.build_parser(); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from textnorm._core import LayoutError, ParameterError
-from textnorm.embedded import proxy
-from textnorm.embedded.proxy import NAMES, ProxyScorer, load_proxies, load_proxy
-from textnorm.embedded.proxy_data import single as single_count
+from textnorm.proxies import scorer as proxy
+from textnorm.proxies.scorer import NAMES, ProxyScorer, load_proxies, load_proxy
+from textnorm.proxies.data import single as single_count
 from textnorm.scorers.base import ModelLoadError
 from textnorm.world import parse, render, sample_prompts
 from textnorm.world.scene import near_miss_prompt
@@ -28,7 +28,7 @@ def test_shipped_weights_load_and_stay_small() -> None:
     scorers = load_proxies()
     assert [s.id for s in scorers] == [f"textnorm-proxy:{n}" for n in NAMES]
     total = sum(f.stat().st_size for f in proxy.WEIGHTS.iterdir() if f.is_file())
-    assert total <= 25 * 2**20  # every embedded model together
+    assert total <= 25 * 2**20  # every shipped model together
     for name in NAMES:
         size = (proxy.WEIGHTS / f"proxy_{name.replace('-', '_')}.safetensors").stat().st_size
         assert 0.2 * 2**20 < size < 3 * 2**20
@@ -37,7 +37,7 @@ def test_shipped_weights_load_and_stay_small() -> None:
 
 
 def test_docstring_example_runs() -> None:
-    assert doctest.testmod(sys.modules["textnorm.embedded.proxy"]).failed == 0
+    assert doctest.testmod(sys.modules["textnorm.proxies.scorer"]).failed == 0
 
 
 def test_score_is_scaled_cosine_of_the_encoders(proxies: dict[str, ProxyScorer]) -> None:
@@ -197,7 +197,7 @@ def test_eval_harness_runs_the_proxies_on_the_world(tmp_path) -> None:
 
     out = tmp_path / "eval"
     rc = main(["eval", "--benchmark", "world", "--categories", "counting",
-               "--scorers", "cb@textnorm.embedded.proxy:load_count_blind,rb@textnorm.embedded.proxy:load_relation_blind",
+               "--scorers", "cb@textnorm.proxies.scorer:load_count_blind,rb@textnorm.proxies.scorer:load_relation_blind",
                "--out", str(out), "--world-prompts", "6", "--world-images", "4", "--folds", "2",
                "--bootstrap", "20", "--no-plots", "--no-progress"])
     assert rc == 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from textnorm.embedded.generator_model import R_MEAN, R_SCALE, XY_MEAN, XY_SCALE, latent_to_slots
+from textnorm.generator.model import R_MEAN, R_SCALE, XY_MEAN, XY_SCALE, latent_to_slots
 from textnorm.world import vocab
 from textnorm.world.geometry import signed_distance
 from textnorm.world.render import SLOT_INDEX, render_slots

@@ -6,7 +6,7 @@ rewards `RawReward(proxy)`, the other `TextNormReward(proxy, contrast=textnorm.c
 (or the ensemble of every proxy with ``ensemble=True``). Everything else is equal: prompts,
 noise keys, optimiser, steps. At every evaluation the held-out prompts (the world's test split,
 every category) are sampled at fixed noise keys and scored by the raw proxy and by the exact
-judge; the report (`textnorm.embedded.demo_report`) turns that into the overoptimization curves,
+judge; the report (`textnorm.demo.report`) turns that into the overoptimization curves,
 image grids and the summary table.
 """
 
@@ -214,11 +214,11 @@ def run_demo(
         cfg: the experiment.
         out_dir: output folder (created).
         generator: a factory returning a fresh `T2IModel` per run (default: the shipped one).
-        proxies: scorers (default: `textnorm.embedded.proxy.load_proxies()`).
+        proxies: scorers (default: `textnorm.proxies.scorer.load_proxies()`).
         log: progress messages.
     """
     import textnorm
-    from textnorm.embedded.demo_report import write_report
+    from textnorm.demo.report import write_report
     from textnorm.reward import RawReward, TextNormReward
     from textnorm.train import train
 
@@ -227,11 +227,11 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if generator is None:
-        from textnorm.embedded.generator import load_generator
+        from textnorm.generator.diffusion import load_generator
 
         generator = load_generator
     if proxies is None:
-        from textnorm.embedded.proxy import load_proxies
+        from textnorm.proxies.scorer import load_proxies
 
         proxies = load_proxies()
     proxies = list(proxies)
