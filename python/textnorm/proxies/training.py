@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from textnorm._core import ParameterError
 from textnorm.proxies.data import RECIPES, ProxyRecipe, make_batch
 from textnorm.proxies.model import ProxyCLIP, ProxyConfig
+
+if TYPE_CHECKING:
+    from textnorm.proxies.preference import PreferenceRecipe
 from textnorm.scorers.images import ImagePreprocess, prepare_images
 
 __all__ = ["PREPROCESS", "contrastive_loss", "save_proxy", "train_proxy"]
@@ -60,7 +63,7 @@ def _lr_at(step: int, total: int, peak: float) -> float:
 
 
 def train_proxy(
-    recipe: ProxyRecipe | str,
+    recipe: ProxyRecipe | PreferenceRecipe | str,
     *,
     seed: int | None = None,
     steps: int | None = None,
@@ -84,17 +87,19 @@ def train_proxy(
         ``(model, info)``: the trained model in eval mode and a dict with the recipe, final loss
         (mean of the last 50 steps) and wall time in seconds.
     """
+    from textnorm.proxies.preference import PREFERENCE_RECIPES, PreferenceRecipe, train_preference
+
     if isinstance(recipe, str):
-        if recipe not in RECIPES:
-            raise ParameterError(f"name: expected one of {', '.join(RECIPES)}, got {recipe!r}")
-        recipe = RECIPES[recipe]
+        known = {**RECIPES, **PREFERENCE_RECIPES}
+        if recipe not in known:
+            raise ParameterError(f"name: expected one of {', '.join(known)}, got {recipe!r}")
+        recipe = known[recipe]
     overrides: dict[str, Any] = {
         k: v for k, v in (("seed", seed), ("steps", steps), ("batch_size", batch_size)) if v is not None
     }
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "seed" else 1):
             raise ParameterError(f"{key}: expected a {'non-negative' if key == 'seed' else 'positive'} int, got {value!r}")
-    recipe = replace(recipe, **overrides)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ParameterError(f"threads: expected a positive int or None, got {threads!r}")
     old_threads = torch.get_num_threads()
@@ -102,6 +107,11 @@ def train_proxy(
         torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
+        if isinstance(recipe, PreferenceRecipe):
+            model, info = train_preference(recipe, **overrides, log=log, log_every=log_every)
+            info["seconds"] = time.perf_counter() - start
+            return model, info
+        recipe = replace(recipe, **overrides)
         torch.manual_seed(recipe.seed)
         model = ProxyCLIP(ProxyConfig())
         model.train()
@@ -157,6 +167,7 @@ def save_proxy(model: ProxyCLIP, info: dict[str, Any], stem: Path) -> tuple[Path
         "config": json.loads(model.cfg.to_json()),
         "recipe": info["recipe"],
         "final_loss": info.get("final_loss"),
+        **({"pool": info["pool"]} if "pool" in info else {}),
     }
     config.write_text(json.dumps(meta, indent=1) + "\n")
     return weights, config
