@@ -59,6 +59,7 @@ class PromptConfig:
     target: str | None = None  # "module:attr" or "file.py:attr" for source = callable
     prompts: list[str] = field(default_factory=list)  # inline prompts for source = list
     eval_path: str | None = None  # explicit evaluation prompt file
+    eval_prompts: list[str] = field(default_factory=list)  # inline evaluation prompts (in-process callers)
     eval_fraction: float = 0.1  # held-out share when eval_path is not given
     max_eval_prompts: int = 16
 

@@ -140,6 +140,9 @@ def load_prompts(cfg: PromptConfig, *, seed: int,
     if cfg.eval_path:
         evals = read_prompt_file(cfg.eval_path, option="prompts.eval_path")
         train = entries
+    elif cfg.eval_prompts:
+        evals = _entries(cfg.eval_prompts, option="prompts.eval_prompts")
+        train = entries
     else:
         n_eval = int(round(cfg.eval_fraction * len(entries)))
         if cfg.eval_fraction > 0 and len(entries) >= 2:
