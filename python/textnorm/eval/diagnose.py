@@ -32,6 +32,14 @@ Reported quantities:
   macro-averaged over groups with both label classes (`textnorm.eval.metrics.auroc`): ``raw``
   ranks by ``S[i, 0]``, ``image`` by ``a[i]``, ``interaction`` by ``e[i, 0]``.
 
+Reading it: "image-only" is relative to the prompt list. ``a[i]`` holds what an image scores on
+every prompt of the list alike: its looks (what a preference-trained reward likes whatever the
+prompt), but also how well it fits what the target and its near-misses share (the right objects
+at all, when only the count differs). A high share says TextNorm will change the ranking a lot;
+the ranking by parts (with labels) says in which direction: when ``image`` ranks aligned images
+as well as ``raw`` does, the row term is signal and calibration loses it; when it ranks them near
+chance and ``interaction`` ranks them well, it is nuisance and calibration removes it.
+
 Intervals are percentile bootstraps over groups (prompts are the unit, as in
 `textnorm.eval.bootstrap`): ratios are recomputed on each resample of groups.
 
