@@ -400,7 +400,7 @@ def _bench(name: str, category: str, prompts: Sequence[str], images: NDArray[np.
     return Benchmark(f"world-{name}", category, data), store
 
 
-def _evaluate(set_name: str, bench: Benchmark, store: Mapping[str, NDArray[np.uint8]], scorers: Mapping[str, Any],
+def _evaluate(set_name: str, bench: Benchmark, store: Mapping[str, Any], scorers: Mapping[str, Any],
               cfg: WorldBenchConfig, n_candidates: int, unknown: NDArray[np.bool_], timer: dict[str, float]
               ) -> CategoryResult:
     prompts = bench.scored_prompts
