@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, in the order `textnorm --help` lists them.
-SUBCOMMANDS: list[str] = ["demo", "contrast", "eval", "train", "world"]
+SUBCOMMANDS: list[str] = ["demo", "contrast", "eval", "train", "world", "diagnose", "worldbench"]
 
 # Top-level packages that only the `full` extra installs (`pip install textnorm-t2i` is numpy only).
 FULL_EXTRA = {

@@ -2,8 +2,10 @@
 and the exact judge's verdict as the label (one rater, so the majority label is the verdict and
 the mean-label target equals it; where the judge abstains the label is missing, -1, which counts
 as not aligned and as 0.5 in the target). Contrastive sets come from the world benchmark when it
-provides them, else from the rule-based generator ``textnorm.contrast`` (seeded, at most
-``contrast_k`` per prompt).
+provides them, else (``contrast="world"``, the default) from the world's own near-misses
+(`textnorm.world.contrast_sets`: the world's words only, every near-miss kind the judge checks,
+kinds balanced) or (``contrast="rules"``) from the rule-based generator ``textnorm.contrast``;
+seeded, at most ``contrast_k`` per prompt.
 
 This module only adapts ``textnorm.world.make_benchmark``; it imports the world lazily.
 """
@@ -37,9 +39,16 @@ def _loader(store: dict[str, Any]) -> Callable[[Benchmark, str], Sequence[Any]]:
 
 
 def load_world(
-    categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int, contrast_k: int | None = 16
+    categories: Sequence[str] | None, *, n_prompts: int, n_images: int, seed: int, contrast_k: int | None = 16,
+    contrast: str = "world",
 ) -> tuple[dict[str, Benchmark], dict[str, Callable[[Benchmark, str], Sequence[Any]]]]:
-    """World benchmarks per category and the in-memory image loaders for the score cache."""
+    """World benchmarks per category and the in-memory image loaders for the score cache.
+
+    Raises:
+        ParameterError: `contrast` is neither "world" nor "rules", or the world is unavailable.
+    """
+    if contrast not in ("world", "rules"):
+        raise ParameterError(f"contrast: expected 'world' or 'rules', got {contrast!r}")
     try:
         from textnorm import world
     except ImportError as exc:  # pragma: no cover - the world ships with the package
@@ -59,16 +68,18 @@ def load_world(
         unknown = made.get("unknown") if isinstance(made, dict) else getattr(made, "unknown", None)
         if unknown is not None:
             labels = np.where(np.asarray(unknown).reshape(labels.shape), -1, labels)
-        contrast = made.get("contrast") if isinstance(made, dict) else getattr(made, "contrast", None)
-        if contrast is None:
+        sets = made.get("contrast") if isinstance(made, dict) else getattr(made, "contrast", None)
+        if sets is None and contrast == "world":
+            sets = [list(c.prompts) for c in world.contrast_sets(prompts, k=contrast_k, seed=seed)]
+        elif sets is None:
             from textnorm.contrast import contrast as make_contrast
 
-            contrast = list(make_contrast(prompts, k=contrast_k, seed=seed))
+            sets = list(make_contrast(prompts, k=contrast_k, seed=seed))
         data: dict[str, PromptData] = {}
         store: dict[str, Any] = {}
         for i, p in enumerate(prompts):
             names = tuple(f"world-{cat}-{seed}-{i}-{j}" for j in range(labels.shape[1]))
-            con = tuple(contrast[i]) if contrast is not None else ()
+            con = tuple(sets[i])
             data[p] = PromptData(p, con, names, labels[i][:, None])
             store[p] = images[i]
         benches[cat] = Benchmark("world", f"{cat}-n{n_prompts}x{n_images}-seed{seed}-k{contrast_k}", data)

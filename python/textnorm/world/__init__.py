@@ -11,6 +11,8 @@
   the fraction satisfied, `aligned`, and `unknown` for unreadable images; `judge_scenes` checks the
   same constraints on scenes (the ground truth); `alignment` / `fractions` turn results into
   reward arrays.
+- Contrast sets in the world's words: `contrast_set` / `contrast_sets` (every near-miss kind the
+  judge checks, `CONTRAST_KINDS`, with the kind of each prompt; `textnorm.world.contrast`).
 - `make_benchmark` mixes correct renders and near-misses into a labelled TIA2-like set.
 
 This package imports nothing of textnorm but its error classes and never imports torch; rendering
@@ -19,6 +21,7 @@ needs numpy alone, the judge also scipy (loaded on first use).
 
 from typing import TYPE_CHECKING, Any
 
+from textnorm.world.contrast import CONTRAST_KINDS, ContrastSet, contrast_candidates, contrast_set, contrast_sets
 from textnorm.world.geometry import AREA_FACTOR, signed_distance
 from textnorm.world.grammar import RELATION_MARGIN, Constraint, ObjectSpec, Prompt, check, parse, try_parse
 from textnorm.world.render import (
@@ -84,6 +87,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CONTRAST_KINDS", "ContrastSet", "contrast_candidates", "contrast_set", "contrast_sets",
     "AREA_FACTOR", "BACKGROUND", "CATEGORIES", "COLOURS", "NEAR_MISS_KINDS", "PALETTE", "PROMPT_CATEGORIES",
     "RELATIONS", "RELATION_MARGIN", "SHAPES", "SIZES", "SIZE_RANGES", "SIZE_THRESHOLD",
     "SLOT_DIM", "SLOT_INDEX", "Constraint", "Detected", "JudgeResult", "ObjectSpec", "Prompt",
