@@ -157,7 +157,7 @@ def test_relation_blind_cannot_tell_left_from_right_nor_bind_colours(proxies: di
 
 
 def test_loader_errors(tmp_path) -> None:
-    with pytest.raises(ParameterError, match="name: expected one of count-blind"):
+    with pytest.raises(ParameterError, match="name: expected one of pref-w0"):
         load_proxy("clip")
     with pytest.raises(ParameterError, match="names"):
         load_proxies("count-blind")

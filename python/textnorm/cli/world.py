@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> None:
     j.set_defaults(run=_judge)
 
     t = sub.add_parser("train-proxy", help="train a proxy reward model (reproduces the shipped weights)")
-    t.add_argument("--name", required=True, help="count-blind or relation-blind")
+    t.add_argument("--name", required=True, help="a shipped proxy: pref-w0, pref-w1, pref-w3 (preference-trained), count-blind or relation-blind")
     t.add_argument("--seed", type=int, default=None, help="default: the shipped model's seed")
     t.add_argument("--steps", type=int, default=None, help="default: the shipped model's budget")
     t.add_argument("--batch-size", type=int, default=None)

@@ -59,7 +59,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     for pid, entry in bon["proxies"].items():
         raw = np.asarray(entry["raw"]["gold"])
         peak = int(raw.argmax())
-        row: dict[str, Any] = {"image_share": entry["diagnosis"]["image_share"]["estimate"],
+        row: dict[str, Any] = {"image_share": entry["diagnosis"]["image_share"]["mean"],
                                "raw_peak_n": ns[peak], "overoptimizes": bool(raw[-1] < raw[peak] - 0.02)}
         for method in ("raw", "textnorm", "ensemble"):
             g = entry[method]["gold"]
@@ -135,7 +135,7 @@ def _plot(path: Path, results: dict[str, Any]) -> None:
             lo, hi = m["gold_ci"]
             axes[0, c].fill_between(kl, 100 * np.asarray(lo), 100 * np.asarray(hi), alpha=0.15)
             axes[1, c].plot(kl, m["proxy"], marker=".", label=METHOD_LABELS[method])
-        axes[0, c].set_title(f"{pid.split(':')[-1]} (img-only {entry['diagnosis']['image_share']['estimate']:.2f})",
+        axes[0, c].set_title(f"{pid.split(':')[-1]} (img-only {entry['diagnosis']['image_share']['mean']:.2f})",
                              fontsize=9)
         axes[1, c].set_xlabel("KL (nats), best-of-n")
     axes[0, 0].set_ylabel("judge alignment of pick (%)")

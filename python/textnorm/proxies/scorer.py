@@ -1,6 +1,14 @@
 """Shipped proxy rewards for the synthetic world: small CLIP-style dual encoders with blind spots.
 
-Each proxy is a `ProxyCLIP` (a 0.27M-parameter CNN + word-level transformer, about 1 MB of
+Two kinds ship. The **preference-trained** proxies ``pref-w0``, ``pref-w1`` and ``pref-w3`` are
+made the way PickScore is: the ``count-blind`` encoder below, fine-tuned with a Bradley-Terry loss
+on a simulated rater's choices between pairs of base-generator samples for one prompt
+(`textnorm.proxies.preference`; the rater, its blind spots and its taste for looks of weight
+``w`` = 0, 1 and 3 are defined in `textnorm.proxies.rater`). Like real preference-trained reward
+models they carry an image-only term (looks) and compare images for one prompt, not prompts:
+scores of different prompts are not on one scale.
+
+The **contrastively trained** proxies: each is a `ProxyCLIP` (a 0.27M-parameter CNN + word-level transformer, about 1 MB of
 float32 weights; see `textnorm.proxies.model`) trained contrastively on 64x64 renders of
 the world's train-split prompts (`textnorm.proxies.data`), and scored as
 ``logit_scale * cosine`` through the common scorer protocol (`textnorm.scorers.base.Scorer`:
@@ -29,12 +37,13 @@ two covers every category; alone, each can be pleased by a wrong image. The meas
 blind spot is in the tests (``tests/test_proxies.py``).
 
 Reproduce the shipped weights: ``textnorm world train-proxy --name count-blind --seed 0``
-(``relation-blind``: ``--seed 1``); each run's recipe is `textnorm.proxies.data.RECIPES`.
+(``relation-blind``: ``--seed 1``; ``pref-w1``: ``--name pref-w1``); each run's recipe is in
+`textnorm.proxies.data.RECIPES` or `textnorm.proxies.preference.PREFERENCE_RECIPES`.
 
 Example:
     >>> from textnorm.proxies.scorer import load_proxies
     >>> [p.id for p in load_proxies()]
-    ['textnorm-proxy:count-blind', 'textnorm-proxy:relation-blind']
+    ['textnorm-proxy:pref-w0', 'textnorm-proxy:pref-w1', 'textnorm-proxy:pref-w3', 'textnorm-proxy:count-blind', 'textnorm-proxy:relation-blind']
 """
 
 from __future__ import annotations
@@ -55,7 +64,7 @@ __all__ = ["NAMES", "ProxyScorer", "load_count_blind", "load_proxies", "load_pro
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: Shipped proxies, in the order `load_proxies` returns them.
-NAMES: tuple[str, ...] = ("count-blind", "relation-blind")
+NAMES: tuple[str, ...] = ("pref-w0", "pref-w1", "pref-w3", "count-blind", "relation-blind")
 
 
 def _stem(name: str) -> Path:
