@@ -85,8 +85,21 @@ fn slice_of<'a, 'py, T: Element>(
         Some(a) => a
             .as_slice()
             .map(Some)
-            .map_err(|_| Error::layout(arg, "a C-contiguous array", "a strided array").into()),
+            .map_err(|_| not_a_slice(arg, a.as_untyped()).into()),
     }
+}
+
+/// Why an array cannot be read as one slice: it is strided, or C-contiguous but unaligned
+/// (a view at an odd byte offset of a buffer). The Python facade copies both kinds.
+fn not_a_slice(arg: &'static str, arr: &Bound<'_, PyUntypedArray>) -> Error {
+    let got = if !arr.is_c_contiguous() {
+        "a strided (not C-contiguous) array"
+    } else if !arr.is_aligned() {
+        "a C-contiguous but unaligned array"
+    } else {
+        "an array that cannot be read as one slice"
+    };
+    Error::layout(arg, "an aligned, C-contiguous array", got)
 }
 
 fn options<'a>(
@@ -179,9 +192,7 @@ fn dispatch<'py>(
     ) -> PyResult<Bound<'py, PyAny>> {
         let arr = values.cast::<PyArrayDyn<T>>()?.readonly();
         let shape = arr.shape().to_vec();
-        let flat = arr
-            .as_slice()
-            .map_err(|_| Error::layout("logits", "a C-contiguous array", "a strided array"))?;
+        let flat = arr.as_slice().map_err(|_| not_a_slice("logits", values))?;
         // Releasing and re-taking the GIL costs about a microsecond: only worth it when the
         // kernel runs long enough for another Python thread to use the time.
         let out = if flat.len() >= DETACH_MIN_VALUES {
@@ -202,7 +213,9 @@ fn dispatch<'py>(
     } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
         go::<f64>(py, values, call, out_shape)
     } else {
-        Err(Error::layout("logits", "float32 or float64 values", dtype.to_string()).into())
+        let got = format!("dtype {dtype}");
+        let expected = "float32 or float64 values in native byte order";
+        Err(Error::layout("logits", expected, got).into())
     }
 }
 
