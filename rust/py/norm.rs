@@ -54,7 +54,7 @@ impl<'a> LayoutArgs<'a> {
                     return Err(Error::layout(
                         "logits",
                         "1-D values per model with offsets",
-                        format!("shape {shape:?}"),
+                        format!("shape {}", py_shape(shape)),
                     ));
                 }
                 Rows::csr(values, off)
@@ -64,7 +64,7 @@ impl<'a> LayoutArgs<'a> {
                     return Err(Error::layout(
                         "logits",
                         "a (B, 1+K) matrix per model (or 1-D values with offsets)",
-                        format!("shape {shape:?}"),
+                        format!("shape {}", py_shape(shape)),
                     ));
                 }
                 match lengths {
@@ -313,6 +313,17 @@ fn ensemble<'py>(
         n_rows(&call.layout, &shape[1..])
     };
     dispatch(py, values, &call, |_| vec![n])
+}
+
+/// A shape as Python writes it: `(2, 3)`, `(5,)`, `()`.
+fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
 }
 
 /// Rows implied by the layout (validated later by the kernels; only sizes the output).
