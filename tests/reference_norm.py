@@ -1,38 +1,49 @@
-"""An independent float64 reference of DESIGN.md section 2, written from the formulas with a
-plain per-row loop (no shared code with the library)."""
+"""An independent reference of DESIGN.md section 2, written from the formulas with a plain
+per-row loop (no shared code with the library).
+
+The affine part is exact: logits are turned into ``fractions.Fraction`` (every finite float is
+one exactly), so ``z_i - max z`` is computed without overflow or cancellation for any finite
+row, [1e308, -1e308] included, and rounded once to float64. Only the exponentials and their
+sum (``math.fsum``) are in float64; since max z = 0 the sum lies in [1, n].
+"""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
 
-def row_probs(row: np.ndarray, scale: float, mode: str) -> np.ndarray:
-    row = np.asarray(row, dtype=np.float64)
-    lo, hi = row.min(), row.max()
+def _shifted_z(row: np.ndarray, scale: float, mode: str) -> list[float]:
+    """z_i - max z for every entry, exact up to one final rounding (-inf below the floats)."""
+    fr = [Fraction(float(v)) for v in np.asarray(row).ravel()]
+    hi, lo = max(fr), min(fr)
     if mode == "minmax":
         if hi == lo:
-            return np.full(row.shape, 1.0 / row.size)
-        z = scale * (row - lo) / (hi - lo)
+            return [0.0] * len(fr)
+        exact = [Fraction(scale) * (f - hi) / (hi - lo) for f in fr]
     else:
-        z = scale * row
-    z = z - z.max()
-    e = np.exp(z)
-    return e / e.sum()
+        exact = [Fraction(scale) * (f - hi) for f in fr]
+    out = []
+    for v in exact:
+        try:
+            out.append(float(v))
+        except OverflowError:  # below -1.8e308: exp gives 0 either way
+            out.append(-math.inf)
+    return out
+
+
+def row_probs(row: np.ndarray, scale: float, mode: str) -> np.ndarray:
+    z = _shifted_z(row, scale, mode)
+    e = [math.exp(v) for v in z]
+    total = math.fsum(e)
+    return np.array([v / total for v in e])
 
 
 def row_log_conf(row: np.ndarray, t: int, scale: float, mode: str) -> float:
-    row = np.asarray(row, dtype=np.float64)
-    lo, hi = row.min(), row.max()
-    if mode == "minmax":
-        if hi == lo:
-            return -math.log(row.size)
-        z = scale * (row - lo) / (hi - lo)
-    else:
-        z = scale * row
-    m = z.max()
-    return float(z[t] - m - math.log(np.exp(z - m).sum()))
+    z = _shifted_z(row, scale, mode)
+    return z[t] - math.log(math.fsum(math.exp(v) for v in z))
 
 
 def rows_of(values: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "BUILD_PROFILE",
+    "MAX_THREADS_PER_CORE",
     "num_threads",
     "set_num_threads",
     "TextnormError",
@@ -24,6 +25,8 @@ __all__ = [
 
 __version__: Final[str]
 BUILD_PROFILE: Final[str]
+# TEXTNORM_NUM_THREADS is capped at this many threads per available core.
+MAX_THREADS_PER_CORE: Final[int]
 
 class TextnormError(ValueError): ...
 class LayoutError(TextnormError): ...

@@ -10,11 +10,20 @@ Layouts (the same for every function):
   ``values[offsets[b]:offsets[b+1]]``);
 - padded ``(B, Kmax+1)`` with ``lengths`` (B,): row b is its first ``lengths[b]`` entries.
 
-numpy arrays and array-likes go to Rust without a copy when C-contiguous float32/float64.
-torch tensors: CPU tensors without grad go to Rust through numpy (zero-copy); tensors that
-require grad take a torch implementation of the same maths so autograd works; GPU tensors without
-grad take a host round trip when small and the on-device torch version when large.
-float16/bfloat16 are computed in float32 and returned in the input dtype.
+numpy arrays and array-likes go to Rust without a copy when aligned, C-contiguous, native
+float32/float64 (others are copied). torch tensors: CPU tensors without grad go to Rust through
+numpy (zero-copy); tensors that require grad take a torch implementation of the same maths
+(``_torch_norm``) so autograd works; GPU tensors without grad take a host round trip when small
+and the on-device torch version when large. This module only chooses the path: every argument is
+validated first, once, by ``_norm_args``, so both paths accept and refuse the same inputs.
+
+dtypes, the same for numpy and torch: float32/float64 as they are; float16/bfloat16 computed in
+float32 and returned in the input dtype; integers and bools computed and returned in float64;
+complex (and object or string) logits are refused with a ``LayoutError``.
+
+Finite logits always give the right confidence, even when their spread overflows the float type
+(float64 ``[1e308, -1e308]``, float32 ``[3e38, -3e38, 0]``): the range is computed without
+overflow in every path.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from textnorm import _core
-from textnorm._core import LayoutError, ParameterError
+from textnorm import _norm_args as _args
 
 __all__ = ["confidence", "ensemble", "probabilities"]
 
@@ -34,8 +43,8 @@ __all__ = ["confidence", "ensemble", "probabilities"]
 # 67 us at (64, 17); from (65536, 17) the device won by 200x. Not re-measured here (no GPU).
 GPU_HOST_MAX_VALUES = 1 << 15
 
-_NAN_POLICIES = ("raise", "propagate")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INF = float("inf")
 
 
 def confidence(
@@ -69,9 +78,11 @@ def confidence(
         ``(B,)`` confidences, of the input's family (numpy or torch), device and float dtype.
 
     Raises:
-        LayoutError: bad shapes, offsets, lengths or target positions.
+        LayoutError: bad shapes, offsets, lengths or target positions (``None``, a float, a
+            bool, beyond int64), or logits that are not real numbers (complex, object, str).
         NonFiniteError: NaN or Inf logits under ``nan_policy="raise"``.
-        ParameterError: a non-positive scale, an unknown mode or nan_policy.
+        ParameterError: a scale that is not a positive finite real number (bools, strings and
+            ``10**400`` included), an unknown mode or nan_policy, a ``log`` that is not a bool.
 
     Example:
         >>> import numpy as np, textnorm
@@ -79,36 +90,32 @@ def confidence(
         >>> textnorm.confidence(logits, scale=1.0).round(4)
         array([0.5065, 0.3333])
     """
-    # Fast path for the common call (a contiguous float matrix, defaults elsewhere): a small
-    # batch costs a few microseconds, so every Python-level step counts.
+    # Fast path for the common call (an aligned, C-contiguous, native float matrix; defaults
+    # elsewhere): a small batch costs a few microseconds, so every Python-level step counts.
+    # Anything else, errors included, goes through _norm_args below, so that every path words
+    # its errors the same way (the core checks each target against its row's length).
     if (
         type(logits) is np.ndarray
         and offsets is None
         and lengths is None
         and type(scale) is float
+        and 0.0 < scale < _INF
         and type(target) is int
+        and _args.I64_MIN <= target <= _args.I64_MAX
+        and type(log) is bool
+        and type(mode) is str
+        and mode in _args.MODES
+        and type(nan_policy) is str
         and nan_policy == "raise"
         and logits.dtype in _FLOATS
         and logits.flags.c_contiguous
+        and logits.flags.aligned
     ):
-        return _core.confidence(logits, scale=scale, mode=mode, target=target, log=bool(log))
-    nan_raise = _nan_raise(nan_policy)
-    if _is_tensor(logits):
-        from textnorm import _torch_norm
-
-        return _torch_norm.dispatch(
-            "confidence", logits, offsets=offsets, lengths=lengths, scale=scale, mode=mode,
-            target=target, log=log, nan_raise=nan_raise,
-        )  # fmt: skip
-    values, restore = _values(logits)
-    scale_f, scales = _scale(scale)
-    target_i, targets = _target(target)
-    out = _core.confidence(
-        values, offsets=_index(offsets, "offsets"), lengths=_index(lengths, "lengths"),
-        scale=scale_f, scales=scales, mode=mode, target=target_i, targets=targets,
-        log=bool(log), nan_raise=nan_raise,
-    )  # fmt: skip
-    return restore(out)
+        return _core.confidence(logits, scale=scale, mode=mode, target=target, log=log)
+    args = _args.common(offsets, lengths, scale, mode, nan_policy)
+    target_i, targets = _args.check_target(target)
+    extra = {"target": target_i, "targets": targets, "log": _args.check_log(log)}
+    return _run("confidence", logits, args, scale, extra)
 
 
 def probabilities(
@@ -130,21 +137,8 @@ def probabilities(
         >>> textnorm.probabilities(np.array([[2.0, 0.0]]), scale=1.0).round(4)
         array([[0.7311, 0.2689]])
     """
-    nan_raise = _nan_raise(nan_policy)
-    if _is_tensor(logits):
-        from textnorm import _torch_norm
-
-        return _torch_norm.dispatch(
-            "probabilities", logits, offsets=offsets, lengths=lengths, scale=scale, mode=mode,
-            nan_raise=nan_raise,
-        )  # fmt: skip
-    values, restore = _values(logits)
-    scale_f, scales = _scale(scale)
-    out = _core.probabilities(
-        values, offsets=_index(offsets, "offsets"), lengths=_index(lengths, "lengths"),
-        scale=scale_f, scales=scales, mode=mode, nan_raise=nan_raise,
-    )  # fmt: skip
-    return restore(out)
+    args = _args.common(offsets, lengths, scale, mode, nan_policy)
+    return _run("probabilities", logits, args, scale, {})
 
 
 def ensemble(
@@ -174,101 +168,49 @@ def ensemble(
         >>> textnorm.ensemble(two_models, scale=1.0, method="ur", lam=1.0).round(4)
         array([0.4466])
     """
-    nan_raise = _nan_raise(nan_policy)
-    if _is_tensor(logits):
+    args = _args.common(offsets, lengths, scale, mode, nan_policy)
+    target_i, targets = _args.check_target(target)
+    extra = {
+        "target": target_i, "targets": targets, "method": _args.check_method(method),
+        "lam": _args.check_lam(lam),
+    }  # fmt: skip
+    return _run("ensemble", logits, args, scale, extra)
+
+
+def _run(op: str, logits: Any, args: _args.Common, scale: Any, extra: dict[str, Any]) -> Any:
+    """Runs ``op`` with validated arguments on the path that fits ``logits``."""
+    if _args.is_tensor(logits):
+        return _run_tensor(op, logits, args, scale, extra)
+    values, restore = _args.logits_array(logits)
+    return restore(getattr(_core, op)(values, **args.core_kwargs(), **extra))
+
+
+def _run_tensor(op: str, x: Any, args: _args.Common, scale: Any, extra: dict[str, Any]) -> Any:
+    """A tensor through the torch implementation or through numpy to the Rust core."""
+    work, out_dtype = _args.tensor_logits(x)
+    if _tensor_path(x) == "torch":
         from textnorm import _torch_norm
 
-        return _torch_norm.dispatch(
-            "ensemble", logits, offsets=offsets, lengths=lengths, scale=scale, mode=mode,
-            target=target, method=method, lam=lam, nan_raise=nan_raise,
+        # A scale tensor goes as it is, so gradients can also flow into a learned scale.
+        torch_scale = scale if _args.is_tensor(scale) else args.scales if args.scales is not None else args.scale
+        kw = {k: v for k, v in extra.items() if k != "targets"}
+        if extra.get("targets") is not None:  # one target per row
+            kw["target"] = extra["targets"]
+        out = getattr(_torch_norm, op)(
+            work, offsets=args.offsets, lengths=args.lengths, scale=torch_scale, mode=args.mode,
+            nan_raise=args.nan_raise, **kw,
         )  # fmt: skip
-    values, restore = _values(logits)
-    scale_f, scales = _scale(scale)
-    target_i, targets = _target(target)
-    out = _core.ensemble(
-        values, offsets=_index(offsets, "offsets"), lengths=_index(lengths, "lengths"),
-        scale=scale_f, scales=scales, mode=mode, target=target_i, targets=targets,
-        method=method, lam=_lam(lam), nan_raise=nan_raise,
-    )  # fmt: skip
-    return restore(out)
+        return out.to(out_dtype)
+    torch = sys.modules["torch"]
+    values, _ = _args.logits_array(work.detach().cpu().numpy())
+    out = getattr(_core, op)(values, **args.core_kwargs(), **extra)
+    return torch.from_numpy(out).to(device=x.device, dtype=out_dtype)
 
 
-def _is_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _values(logits: Any) -> tuple[np.ndarray, Any]:
-    """A C-contiguous float32/float64 array, and how to give results the input's dtype."""
-    if type(logits) is np.ndarray and logits.dtype in (np.float32, np.float64):
-        if logits.flags.c_contiguous:
-            return logits, _identity
-        return np.ascontiguousarray(logits), _identity
-    try:
-        arr = np.asarray(logits)
-    except (TypeError, ValueError) as e:
-        raise LayoutError(f"logits: expected a numeric array, got {type(logits).__name__} ({e})")
-    if arr.dtype == np.float16:
-        return np.ascontiguousarray(arr, dtype=np.float32), _to_float16
-    if arr.dtype.kind in "biuf":
-        return np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype.kind != "f" else arr.dtype), _identity
-    raise LayoutError(f"logits: expected real numbers, got dtype {arr.dtype}")
-
-
-def _identity(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-def _to_float16(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float16)
-
-
-def _index(x: Any, name: str) -> np.ndarray | None:
-    """offsets/lengths/targets as contiguous int64 (torch tensors and lists accepted)."""
-    if x is None:
-        return None
-    if _is_tensor(x):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise LayoutError(f"{name}: expected a 1-D integer array, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iu":
-        raise LayoutError(f"{name}: expected integers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise LayoutError(f"{name}: expected values below 2**63, got {arr.max()}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _scale(scale: Any) -> tuple[float, np.ndarray | None]:
-    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
-        return float(scale), None
-    if _is_tensor(scale):
-        scale = scale.detach().cpu().numpy()
-    arr = np.asarray(scale)
-    if arr.dtype.kind not in "iuf":
-        raise ParameterError(f"scale: expected a positive float or an array of them, got {scale!r}")
-    if arr.ndim == 0:
-        return float(arr), None
-    if arr.ndim != 1:
-        raise LayoutError(f"scale: expected a float or a 1-D array (B,), got shape {arr.shape}")
-    return 1.0, np.ascontiguousarray(arr, dtype=np.float64)
-
-
-def _target(target: Any) -> tuple[int, np.ndarray | None]:
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        return int(target), None
-    arr = _index(target, "target")
-    return 0, arr
-
-
-def _lam(lam: Any) -> float:
-    try:
-        return float(lam)
-    except (TypeError, ValueError):
-        raise ParameterError(f"lam: expected a finite number >= 0, got {lam!r}") from None
-
-
-def _nan_raise(nan_policy: str) -> bool:
-    if nan_policy not in _NAN_POLICIES:
-        raise ParameterError(f'nan_policy: expected "raise" or "propagate", got {nan_policy!r}')
-    return nan_policy == "raise"
+def _tensor_path(x: Any) -> str:
+    """"torch" for tensors that need grad and for large GPU tensors, else "core"."""
+    if x.requires_grad and sys.modules["torch"].is_grad_enabled():
+        return "torch"
+    if x.device.type != "cpu" and x.numel() > GPU_HOST_MAX_VALUES:
+        return "torch"
+    return "core"

@@ -25,8 +25,11 @@ pub trait Float:
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
     fn is_finite(self) -> bool;
-    /// `c` as Self, or None when it would overflow (a near-constant min-max row).
-    fn coefficient(c: f64) -> Option<Self>;
+    /// `c` as Self when `(l - max l) * c` can be computed in Self with two roundings: `width`
+    /// (max l - min l, exact in f64 for f32 rows, possibly infinite for f64 rows) fits Self,
+    /// so `l - max l` cannot overflow, and `c` rounds to a normal Self (not 0, subnormal or
+    /// infinite), so it keeps full precision. None sends the row to the wide path.
+    fn fast_coefficient(width: f64, c: f64) -> Option<Self>;
     /// exp(x) for x <= 0. f32: relative error below 2e-7 for x >= -87, and below 1e-37
     /// absolute for smaller x (clamped). f64: `f64::exp`.
     fn exp_nonpos(x: Self) -> Self;
@@ -48,8 +51,8 @@ impl Float for f64 {
         f64::is_finite(self)
     }
     #[inline(always)]
-    fn coefficient(c: f64) -> Option<Self> {
-        c.is_finite().then_some(c)
+    fn fast_coefficient(width: f64, c: f64) -> Option<Self> {
+        (width <= f64::MAX && c.is_normal()).then_some(c)
     }
     #[inline(always)]
     fn exp_nonpos(x: Self) -> Self {
@@ -73,9 +76,9 @@ impl Float for f32 {
         f32::is_finite(self)
     }
     #[inline(always)]
-    fn coefficient(c: f64) -> Option<Self> {
+    fn fast_coefficient(width: f64, c: f64) -> Option<Self> {
         let c32 = c as f32;
-        c32.is_finite().then_some(c32)
+        (width <= f32::MAX as f64 && c32.is_normal()).then_some(c32)
     }
     #[inline(always)]
     fn exp_nonpos(x: Self) -> Self {

@@ -54,27 +54,42 @@ pub fn first_non_finite<T: Float>(row: &[T]) -> Option<(usize, f64)> {
 pub enum Affine<T> {
     /// Every x_i = 0 up to the caller: a min-max row with max == min (exactly uniform).
     Uniform,
-    /// x_i = (l_i - hi) * c in T.
+    /// x_i = (l_i - hi) * c in T: the spread fits T and c is a normal T.
     Fast { hi: T, c: T },
-    /// c overflows T (max - min is subnormal-tiny): compute x_i in f64.
-    Wide { hi: f64, c: f64 },
+    /// Anything else, in f64, without overflow: rows whose spread overflows T (f64 rows such
+    /// as [1e308, -1e308]: both sides are halved first, `h` = 1/2, exactly), or whose
+    /// coefficient would be infinite, subnormal or zero in T. With d = l h - hi h:
+    /// min-max x = (d / w) s with w = (hi - lo) h, so d / w lies in [-1, 0];
+    /// temperature x = (d s) / h.
+    Wide {
+        hi_h: f64,
+        h: f64,
+        w: f64,
+        s: f64,
+        mode: Mode,
+    },
 }
 
 #[inline]
 pub fn affine<T: Float>(lo: T, hi: T, scale: f64, mode: Mode) -> Affine<T> {
+    let (lo, hi64) = (lo.to_f64(), hi.to_f64());
+    // Exact for f32 rows; may overflow to +inf for f64 rows (never NaN: both are finite).
+    let width = hi64 - lo;
     let c = match mode {
-        Mode::MinMax => {
-            let width = hi.to_f64() - lo.to_f64();
-            if width == 0.0 {
-                return Affine::Uniform;
-            }
-            scale / width
-        }
+        Mode::MinMax if width == 0.0 => return Affine::Uniform,
+        Mode::MinMax => scale / width,
         Mode::Temperature => scale,
     };
-    match T::coefficient(c) {
-        Some(c) => Affine::Fast { hi, c },
-        None => Affine::Wide { hi: hi.to_f64(), c },
+    if let Some(c) = T::fast_coefficient(width, c) {
+        return Affine::Fast { hi, c };
+    }
+    let h = if width.is_finite() { 1.0 } else { 0.5 };
+    Affine::Wide {
+        hi_h: hi64 * h,
+        h,
+        w: hi64 * h - lo * h,
+        s: scale,
+        mode,
     }
 }
 
@@ -84,7 +99,19 @@ impl<T: Float> Affine<T> {
         match *self {
             Affine::Uniform => T::ZERO,
             Affine::Fast { hi, c } => (l - hi) * c,
-            Affine::Wide { hi, c } => T::from_f64((l.to_f64() - hi) * c),
+            Affine::Wide {
+                hi_h,
+                h,
+                w,
+                s,
+                mode,
+            } => {
+                let d = l.to_f64() * h - hi_h;
+                T::from_f64(match mode {
+                    Mode::MinMax => (d / w) * s,
+                    Mode::Temperature => (d * s) / h,
+                })
+            }
         }
     }
 }
@@ -225,6 +252,50 @@ mod tests {
         let p = row_confidence(&row, ext(&row), 1, 5.0, Mode::MinMax, false) as f64;
         let want = 1.0 / (1.0 + (-5.0f64).exp());
         assert!((p - want).abs() < 1e-6, "{p}");
+    }
+
+    /// softmax(z)_t of a row given as exact offsets z_i - max z (float64 reference).
+    fn softmax_at(z: &[f64], t: usize) -> f64 {
+        z[t].exp() / z.iter().map(|v| v.exp()).sum::<f64>()
+    }
+
+    #[test]
+    fn spread_that_overflows_the_float_type_is_exact() {
+        // f64: 1e308 - (-1e308) overflows; z = 3 (l - lo) / (hi - lo) = [3, 0].
+        let row = [1.0e308f64, -1.0e308];
+        let want = softmax_at(&[0.0, -3.0], 0);
+        for log in [false, true] {
+            let got = row_confidence(&row, ext(&row), 0, 3.0, Mode::MinMax, log);
+            let want = if log { want.ln() } else { want };
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+        let mut p = [0.0f64; 2];
+        row_probabilities(&row, ext(&row), 3.0, Mode::MinMax, &mut p);
+        assert!((p[0] - want).abs() < 1e-15 && (p[0] + p[1] - 1.0).abs() < 1e-15);
+        // Temperature: z = s l = [1, -1] although l - max l overflows.
+        let got = row_confidence(&row, ext(&row), 0, 1.0e-308, Mode::Temperature, false);
+        assert!((got - softmax_at(&[0.0, -2.0], 0)).abs() < 1e-12, "{got}");
+        // f32: 3e38 - (-3e38) overflows f32, and 3 / 6e38 is subnormal in f32.
+        let row = [3.0e38f32, -3.0e38, 0.0];
+        let (hi, lo) = (3.0e38f32 as f64, -3.0e38f32 as f64);
+        let z: Vec<f64> = row
+            .iter()
+            .map(|&l| 3.0 * (l as f64 - hi) / (hi - lo))
+            .collect();
+        let got = row_confidence(&row, ext(&row), 0, 3.0, Mode::MinMax, false) as f64;
+        assert!((got - softmax_at(&z, 0)).abs() < 1e-6, "{got}");
+    }
+
+    #[test]
+    fn subnormal_width_f64_is_not_nan() {
+        // 10 / 5e-324 overflows: the coefficient must not be used as is.
+        let row = [0.0f64, 5.0e-324];
+        let p = row_confidence(&row, ext(&row), 1, 10.0, Mode::MinMax, false);
+        assert!((p - softmax_at(&[-10.0, 0.0], 1)).abs() < 1e-15, "{p}");
+        // A coefficient that underflows to 0 in f64: the row is uniform up to ~1e-308.
+        let row = [1.0e300f64, -1.0e300];
+        let p = row_confidence(&row, ext(&row), 0, 5.0e-324, Mode::MinMax, false);
+        assert_eq!(p, 0.5);
     }
 
     #[test]

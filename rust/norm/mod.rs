@@ -7,7 +7,10 @@
 //!
 //! and the confidence is softmax(z)_t. Error bounds against a float64 reference on the same
 //! inputs: f64 rows within a few ulps; f32 rows within 1e-6 for probabilities and 2e-6 for
-//! log-probabilities when s (max l - min l) <= 100 (min-max: s <= 100).
+//! log-probabilities when s (max l - min l) <= 100 (min-max: s <= 100). Any finite row keeps
+//! these bounds: a row whose spread max l - min l overflows its float type (f64
+//! `[1e308, -1e308]`, f32 `[3e38, -3e38]`), or whose coefficient s / (max l - min l) would be
+//! zero, subnormal or infinite in it, is mapped to z in f64 without overflow (`kernel::Affine`).
 //!
 //! Ensembles over M models: mean of the per-model confidences, or the uncertainty-regularised
 //! mean - lam * population variance (`Method::Ur`), or mean - lam * standard deviation.
@@ -281,5 +284,31 @@ fn extremes<T: Float>(row: &[T], b: usize, nan: NanPolicy) -> Result<Option<(T, 
             let (pos, value) = first_non_finite(row).unwrap_or((0, f64::NAN));
             Err(Error::NonFinite { row: b, pos, value })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_ragged_rows_and_probabilities_handle_overflowing_spreads() {
+        // z = 3 (l - max l) / (max l - min l): [0, -3] for both rows, in every path.
+        let want = 1.0 / (1.0 + (-3.0f64).exp());
+        let opts = Options {
+            scale: Scale::All(3.0),
+            mode: Mode::MinMax,
+            nan: NanPolicy::Raise,
+        };
+        let dense = [1.0e308f64, -1.0e308, 2.0, 1.0];
+        let rows = Rows::dense(&dense, 2).unwrap();
+        let got = confidence(&rows, Target::All(0), opts, false).unwrap();
+        assert!(got.iter().all(|&p| (p - want).abs() < 1e-15), "{got:?}");
+        let csr = [1.0e308f64, -1.0e308, 5.0, 3.0, 1.0];
+        let rows = Rows::csr(&csr, &[0, 2, 3, 5]).unwrap();
+        let got = confidence(&rows, Target::All(0), opts, false).unwrap();
+        assert!((got[0] - want).abs() < 1e-15 && got[1] == 1.0 && (got[2] - want).abs() < 1e-15);
+        let p = probabilities(&rows, opts).unwrap();
+        assert!((p[0] - want).abs() < 1e-15 && (p[0] + p[1] - 1.0).abs() < 1e-15);
     }
 }

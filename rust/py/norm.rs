@@ -54,7 +54,7 @@ impl<'a> LayoutArgs<'a> {
                     return Err(Error::layout(
                         "logits",
                         "1-D values per model with offsets",
-                        format!("shape {shape:?}"),
+                        format!("shape {}", py_shape(shape)),
                     ));
                 }
                 Rows::csr(values, off)
@@ -64,7 +64,7 @@ impl<'a> LayoutArgs<'a> {
                     return Err(Error::layout(
                         "logits",
                         "a (B, 1+K) matrix per model (or 1-D values with offsets)",
-                        format!("shape {shape:?}"),
+                        format!("shape {}", py_shape(shape)),
                     ));
                 }
                 match lengths {
@@ -85,8 +85,21 @@ fn slice_of<'a, 'py, T: Element>(
         Some(a) => a
             .as_slice()
             .map(Some)
-            .map_err(|_| Error::layout(arg, "a C-contiguous array", "a strided array").into()),
+            .map_err(|_| not_a_slice(arg, a.as_untyped()).into()),
     }
+}
+
+/// Why an array cannot be read as one slice: it is strided, or C-contiguous but unaligned
+/// (a view at an odd byte offset of a buffer). The Python facade copies both kinds.
+fn not_a_slice(arg: &'static str, arr: &Bound<'_, PyUntypedArray>) -> Error {
+    let got = if !arr.is_c_contiguous() {
+        "a strided (not C-contiguous) array"
+    } else if !arr.is_aligned() {
+        "a C-contiguous but unaligned array"
+    } else {
+        "an array that cannot be read as one slice"
+    };
+    Error::layout(arg, "an aligned, C-contiguous array", got)
 }
 
 fn options<'a>(
@@ -179,9 +192,7 @@ fn dispatch<'py>(
     ) -> PyResult<Bound<'py, PyAny>> {
         let arr = values.cast::<PyArrayDyn<T>>()?.readonly();
         let shape = arr.shape().to_vec();
-        let flat = arr
-            .as_slice()
-            .map_err(|_| Error::layout("logits", "a C-contiguous array", "a strided array"))?;
+        let flat = arr.as_slice().map_err(|_| not_a_slice("logits", values))?;
         // Releasing and re-taking the GIL costs about a microsecond: only worth it when the
         // kernel runs long enough for another Python thread to use the time.
         let out = if flat.len() >= DETACH_MIN_VALUES {
@@ -202,7 +213,9 @@ fn dispatch<'py>(
     } else if dtype.is_equiv_to(&numpy::dtype::<f64>(py)) {
         go::<f64>(py, values, call, out_shape)
     } else {
-        Err(Error::layout("logits", "float32 or float64 values", dtype.to_string()).into())
+        let got = format!("dtype {dtype}");
+        let expected = "float32 or float64 values in native byte order";
+        Err(Error::layout("logits", expected, got).into())
     }
 }
 
@@ -300,6 +313,17 @@ fn ensemble<'py>(
         n_rows(&call.layout, &shape[1..])
     };
     dispatch(py, values, &call, |_| vec![n])
+}
+
+/// A shape as Python writes it: `(2, 3)`, `(5,)`, `()`.
+fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
 }
 
 /// Rows implied by the layout (validated later by the kernels; only sizes the output).
