@@ -282,10 +282,3 @@ def test_lexicon_files_extend_or_replace(tmp_path: Path) -> None:
         Lexicon.from_file(tmp_path / "bad3.json")
     with pytest.raises(ParameterError, match="mapping"):
         Lexicon.from_dict([])  # type: ignore[arg-type]
-
-
-def test_docstring_examples() -> None:
-    import doctest
-
-    result = doctest.testmod(sys.modules["textnorm.contrast"])
-    assert result.attempted > 0 and result.failed == 0
