@@ -51,3 +51,13 @@ def test_no_test_oracle_ships_in_the_package() -> None:
     assert oracles == []
     for p in package.rglob("*.py"):
         assert "reference_contrast" not in p.read_text(encoding="utf-8"), p
+
+
+def test_cli_help_lists_the_registered_rules() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "textnorm", "contrast", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    help_text = " ".join(out.stdout.split())
+    assert " ".join(RULES) in help_text
