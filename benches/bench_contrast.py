@@ -18,11 +18,16 @@ import statistics
 import time
 from typing import Any
 
+import sys
+from pathlib import Path
+
 import pytest
 
 import textnorm
-from textnorm import _contrast_ref as ref
 from textnorm import _core
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import reference_contrast as ref  # noqa: E402  (the test oracle lives beside the tests)
 
 N_PROMPTS = 100_000
 K = 8

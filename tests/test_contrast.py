@@ -36,8 +36,11 @@ def test_composition_quality_bar(tia2_root: Path) -> None:
     if full_tia2() is not None:
         assert len(data) == 300
     assert len(data) > 0
-    sets = textnorm.contrast(list(data), rules=["drop", "count", "hybrid"])
+    sets = textnorm.contrast(list(data), rules=["drop", "joint_count", "hybrid"])
+    single = textnorm.contrast(list(data), rules=["drop", "count", "hybrid"])
     for i, (target, want) in enumerate(data.items()):
+        # `count` keeps the authors' prompts that change one count (subject first), no others
+        assert single[i] == [want[0], want[1], want[2], want[5], want[3], want[6], want[10], want[11]], target
         assert {_and_free(s) for s in sets[i]} == {_and_free(s) for s in want[:12]}, target
         assert len(sets[i]) == 12
         # "and" is written everywhere between the two objects.
@@ -61,8 +64,12 @@ def test_count_agreement_and_irregular_plurals() -> None:
         got = _one(f"a photo of one {s}", ["count"])
         assert got == [f"a photo of two {p}", f"a photo of three {p}"], s
         assert _one(f"three {p}", ["count"])[0].endswith(f" {s}"), p
-    # joint order: (2, 1) then (1, 2) over the window indices; digits stay digits
-    assert _one("an umbrella and 1 cat", ["count"])[:3] == [
+    # one count at a time, the subject's first; digits stay digits
+    assert _one("an umbrella and 1 cat", ["count"]) == [
+        "two umbrellas and 1 cat", "three umbrellas and 1 cat", "an umbrella and 2 cats", "an umbrella and 3 cats"
+    ]
+    # joint order: (2, 1) then (1, 2) over the window indices
+    assert _one("an umbrella and 1 cat", ["joint_count"])[:3] == [
         "two umbrellas and 1 cat", "an umbrella and 2 cats", "two umbrellas and 2 cats"
     ]
     # digits stay digits, counts never drop below one, twenty-plus in digits
@@ -70,8 +77,20 @@ def test_count_agreement_and_irregular_plurals() -> None:
     assert _one("twenty cats", ["count"])[-1] == "22 cats"
 
 
-def test_joint_counts_cover_the_windows() -> None:
+def test_count_changes_one_count_never_two() -> None:
+    assert _one("two mice on a table", ["count"]) == [
+        "a mouse on a table", "three mice on a table", "four mice on a table",
+        "two mice on two tables", "two mice on three tables",
+    ]
+    words = ["a", "two", "three", "four", "five", "six"]
     got = _one("two cats and four dogs", ["count"])
+    want = [f"{words[a - 1]} cat{'s' * (a > 1)} and four dogs" for a in (1, 3, 4)]
+    want += [f"two cats and {words[b - 1]} dogs" for b in (2, 3, 5, 6)]
+    assert got == want
+
+
+def test_joint_counts_cover_the_windows() -> None:
+    got = _one("two cats and four dogs", ["joint_count"])
     combos = {(a, b) for a in range(1, 5) for b in range(2, 7)} - {(2, 4)}
     assert len(got) == len(combos)
     words = ["a", "two", "three", "four", "five", "six"]
@@ -263,10 +282,3 @@ def test_lexicon_files_extend_or_replace(tmp_path: Path) -> None:
         Lexicon.from_file(tmp_path / "bad3.json")
     with pytest.raises(ParameterError, match="mapping"):
         Lexicon.from_dict([])  # type: ignore[arg-type]
-
-
-def test_docstring_examples() -> None:
-    import doctest
-
-    result = doctest.testmod(sys.modules["textnorm.contrast"])
-    assert result.attempted > 0 and result.failed == 0

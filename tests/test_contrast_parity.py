@@ -1,4 +1,4 @@
-"""The Rust generator against the pure-Python reference (``textnorm._contrast_ref``) on
+"""The Rust generator against the pure-Python reference (``tests/reference_contrast.py``) on
 random prompts, invariants on arbitrary text, and the same output for any thread count."""
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
+import reference_contrast as ref
+from reference_contrast_lexicon import compile_lexicon
+from reference_contrast_lexicon import dedup_key as ref_dedup_key
+
 import textnorm
-from textnorm import _contrast_ref as ref
-from textnorm._contrast_lexicon_ref import compile_lexicon, dedup_key
+from textnorm.contrast import DEFAULT_RULES, RULES, dedup_key
 
 _LEX = compile_lexicon(ref.default_layers())
 _FORMS = sorted(_LEX.forms)
@@ -67,6 +70,15 @@ def test_arbitrary_text_never_fails_and_never_repeats(prompts: list[str]) -> Non
     for p, s in zip(prompts, got):
         keys = [dedup_key(x) for x, _ in s]
         assert dedup_key(p) not in keys and len(set(keys)) == len(keys)
+
+
+@given(st.text(alphabet=st.sampled_from("aAbZé \t\n\r\x0b\x0c\xa0"), max_size=30))
+def test_the_shipped_dedup_key_equals_the_reference(text: str) -> None:
+    assert dedup_key(text) == ref_dedup_key(text)
+
+
+def test_the_rule_table_matches_the_reference() -> None:
+    assert RULES == ref.RULES and DEFAULT_RULES == ref.DEFAULT_RULES
 
 
 _SCRIPT = """

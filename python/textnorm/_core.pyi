@@ -17,7 +17,9 @@ __all__ = [
     "ContrastLexicon",
     "contrast_sets",
     "contrast_rule_names",
+    "contrast_default_rule_names",
     "CONTRAST_DEFAULT_LEXICON",
+    "CONTRAST_DEFAULT_MAX_BYTES",
     "confidence",
     "probabilities",
     "ensemble",
@@ -77,14 +79,17 @@ def ensemble(
 from typing_extensions import final as _final
 
 CONTRAST_DEFAULT_LEXICON: Final[str]
+CONTRAST_DEFAULT_MAX_BYTES: Final[int]
 
 @_final
 class ContrastLexicon:
     def __new__(cls, layers: list[str]) -> ContrastLexicon: ...
+    def restricted(self, vocabulary: str) -> ContrastLexicon: ...
     @property
     def num_nouns(self) -> int: ...
 
 def contrast_rule_names() -> list[str]: ...
+def contrast_default_rule_names() -> list[str]: ...
 def contrast_sets(
     prompts: list[str],
     *,
@@ -92,4 +97,5 @@ def contrast_sets(
     k: int | None = None,
     seed: int = 0,
     lexicon: ContrastLexicon | None = None,
+    max_bytes: int = ...,
 ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...

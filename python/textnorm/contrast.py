@@ -2,8 +2,10 @@
 
 ``contrast(prompts)`` runs the rule-based generator of the Rust core (``rust/contrast``):
 counts, dropped or hybrid objects, other objects, colours and attributes, swapped attribute
-bindings, flipped or swapped spatial relations. ``ContrastiveSets`` holds the result in the
-CSR layout ``textnorm.confidence`` takes and reads and writes the TIA2 JSON format.
+bindings, flipped or swapped spatial relations (the rules are listed in ``RULES``; those run
+by default in ``DEFAULT_RULES``). ``ContrastiveSets`` holds the result in the CSR layout
+``textnorm.confidence`` takes and reads and writes the TIA2 JSON format. ``vocabulary=``
+(or ``Lexicon.restricted``) keeps every word a rule writes inside a given vocabulary.
 
 Example:
     >>> import textnorm
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,89 +28,34 @@ from typing import Any
 import numpy as np
 
 from textnorm import _core
+from textnorm._contrast_args import int_arg, str_list
+from textnorm._contrast_lexicon import Lexicon
 from textnorm._core import LayoutError, ParameterError
 
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_RULES", "RULES", "ContrastiveSets", "Lexicon", "contrast", "dedup_key"]
+
+#: Every rule name, in the order rules run and are listed.
 RULES: tuple[str, ...] = tuple(_core.contrast_rule_names())
-_LEXICON_KEYS = frozenset(
-    ("nouns", "synonyms", "colors", "sizes", "materials", "textures", "relations", "symmetric_relations")
-)
+#: The rules ``rules=None`` runs (all but ``joint_count``, whose prompts change two counts).
+DEFAULT_RULES: tuple[str, ...] = tuple(_core.contrast_default_rule_names())
+#: Default of ``max_bytes``: candidate text one ``contrast`` call may write (1 GiB).
+DEFAULT_MAX_BYTES: int = _core.CONTRAST_DEFAULT_MAX_BYTES
+_KEY_SPACE = re.compile("[ \t\n\r\x0b\x0c]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-class Lexicon:
-    """Words the rule-based generator knows: object nouns with supercategories, colours,
-    sizes, materials, textures and spatial relations (JSON schema in ``rust/contrast/lexicon.rs``).
+def dedup_key(text: str) -> str:
+    r"""The key under which two prompts count as one in a contrastive set.
 
-    Build it with :meth:`default`, :meth:`from_file` or :meth:`from_dict`; a lexicon made of
-    several layers reads later layers as extensions of earlier ones. A file (TOML shown; JSON
-    has the same keys, all optional)::
+    ASCII letters are lower-cased and runs of ASCII whitespace become one space, trimmed at
+    both ends; everything else is kept. ``contrast`` drops a candidate whose key equals the
+    target's or an earlier candidate's (the Rust core applies the same rule).
 
-        colors = [["mauve", "lilac"]]            # a synonym group; the first word is written
-        relations = [["atop", "beneath"], ["beneath", "atop"]]
-        symmetric_relations = []                 # relations whose two sides can swap freely
-        synonyms = [["drone", "quadcopter"]]     # nouns that never replace each other
-        [nouns]
-        animal = ["axolotl", ["octopus", "octopuses"]]   # singular, or [singular, plural]
+    Example:
+        >>> dedup_key("  A  Cat\tand\n a DOG ")
+        'a cat and a dog'
     """
-
-    def __init__(self, layers: Sequence[Mapping[str, Any]]) -> None:
-        self._layers = [dict(layer) for layer in layers]
-        for layer in self._layers:
-            unknown = set(layer) - _LEXICON_KEYS
-            if unknown:
-                raise ParameterError(
-                    f"lexicon: expected keys among {sorted(_LEXICON_KEYS)}, got {sorted(unknown)}"
-                )
-        texts = [json.dumps(layer) for layer in self._layers]
-        self._compiled = _core.ContrastLexicon(texts)
-
-    @classmethod
-    def default(cls) -> Lexicon:
-        """The built-in lexicon (about 200 nouns, 17 colours, sizes, materials, relations)."""
-        return cls([json.loads(_core.CONTRAST_DEFAULT_LEXICON)])
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, extend: bool = True) -> Lexicon:
-        """A lexicon from a dict; ``extend=True`` adds it to the default, else replaces it."""
-        if not isinstance(data, Mapping):
-            raise ParameterError(f"data: expected a mapping, got {type(data).__name__}")
-        base = cls.default()._layers if extend else []
-        return cls([*base, data])
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, extend: bool = True) -> Lexicon:
-        """A lexicon from a ``.json`` or ``.toml`` file, extending (default) or replacing
-        the built-in one."""
-        p = Path(path)
-        if not p.is_file():
-            raise ParameterError(f"path: expected an existing JSON or TOML file, got {str(p)!r}")
-        text = p.read_text(encoding="utf-8")
-        if p.suffix.lower() == ".toml":
-            try:
-                import tomllib
-            except ImportError as e:  # Python 3.10
-                raise ParameterError("path: TOML lexicons need Python >= 3.11; use JSON") from e
-            try:
-                data: Any = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as e:
-                raise ParameterError(f"path: expected valid TOML in {str(p)!r}, got: {e}") from e
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ParameterError(f"path: expected valid JSON in {str(p)!r}, got: {e}") from e
-        return cls.from_dict(data, extend=extend)
-
-    @property
-    def num_nouns(self) -> int:
-        """Number of object nouns."""
-        return int(self._compiled.num_nouns)
-
-    def layers(self) -> list[dict[str, Any]]:
-        """The JSON layers this lexicon was built from (copies)."""
-        return json.loads(json.dumps(self._layers))  # type: ignore[no-any-return]
-
-    def __repr__(self) -> str:
-        return f"Lexicon(num_nouns={self.num_nouns}, layers={len(self._layers)})"
+    return " ".join(w for w in _KEY_SPACE.split(text) if w).translate(_ASCII_LOWER)
 
 
 class ContrastiveSets:
@@ -131,7 +79,7 @@ class ContrastiveSets:
         *,
         rules: Sequence[Sequence[str]] | None = None,
     ) -> None:
-        targets = _str_list(targets, "targets")
+        targets = str_list(targets, "targets")
         if len(sets) != len(targets):
             raise LayoutError(f"sets: expected {len(targets)} lists (one per target), got {len(sets)}")
         if rules is not None and len(rules) != len(targets):
@@ -140,8 +88,8 @@ class ContrastiveSets:
         labels: list[str] = []
         offsets = [0]
         for i, (t, s) in enumerate(zip(targets, sets)):
-            s = _str_list(s, f"sets[{i}]")
-            r = ["given"] * len(s) if rules is None else _str_list(rules[i], f"rules[{i}]")
+            s = str_list(s, f"sets[{i}]")
+            r = ["given"] * len(s) if rules is None else str_list(rules[i], f"rules[{i}]")
             if len(r) != len(s):
                 raise LayoutError(f"rules[{i}]: expected {len(s)} labels, got {len(r)}")
             flat.append(t)
@@ -245,20 +193,14 @@ class ContrastiveSets:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise LayoutError(f"path: expected TIA2 JSON {{target: [prompts]}}, got invalid JSON: {e}") from e
+        except UnicodeDecodeError as e:
+            raise LayoutError(f"path: expected UTF-8 text in {str(path)!r}, got invalid bytes ({e.reason} at byte {e.start})") from e
+        except RecursionError as e:
+            raise LayoutError(f"path: expected TIA2 JSON {{target: [prompts]}} in {str(path)!r}, got JSON nested too deeply") from e
         if not isinstance(data, dict):
             raise LayoutError(f"path: expected a JSON object {{target: [prompts]}}, got {type(data).__name__}")
         sets = list(data.values())
         return cls(list(data), sets, rules=[["json"] * len(s) if isinstance(s, list) else [] for s in sets])
-
-
-def _str_list(x: Any, name: str) -> list[str]:
-    if isinstance(x, str) or not isinstance(x, Iterable):
-        raise LayoutError(f"{name}: expected a sequence of str, got {type(x).__name__}")
-    out = list(x)
-    for i, s in enumerate(out):
-        if not isinstance(s, str):
-            raise LayoutError(f"{name}: expected str items, got {type(s).__name__} at index {i}")
-    return out
 
 
 def _rules_arg(rules: Any) -> list[str] | None:
@@ -274,12 +216,6 @@ def _rules_arg(rules: Any) -> list[str] | None:
     return names
 
 
-def _int_arg(x: Any, name: str, lo: int, hi: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or not lo <= int(x) <= hi:
-        raise ParameterError(f"{name}: expected an integer in [{lo}, {hi}], got {x!r}")
-    return int(x)
-
-
 def contrast(
     prompts: Iterable[str],
     /,
@@ -288,32 +224,45 @@ def contrast(
     k: int | None = None,
     seed: int = 0,
     lexicon: Lexicon | None = None,
+    vocabulary: Mapping[str, Iterable[str]] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ContrastiveSets:
     """Rule-based contrastive sets of ``prompts`` (Rust core, parallel on large inputs).
 
     Args:
         prompts: target prompts (any iterable of str).
-        rules: rule names (run and listed in this order) among ``drop, count, hybrid,
-            object, color, attribute, binding, relation, swap``; None runs all.
+        rules: rule names among ``RULES`` (run and listed in this order); None runs
+            ``DEFAULT_RULES``. ``count`` changes one count at a time; ``joint_count``
+            (not a default) changes several at once, as the authors' TIA2 composition
+            sets do.
         k: keep a seeded sample of at most ``k`` prompts per set (order kept); None keeps all.
         seed: sampling seed (0 <= seed < 2**64). A prompt's sample depends only on the seed
             and its text, never on its position or the number of threads.
         lexicon: words the rules know; None uses :meth:`Lexicon.default`.
+        vocabulary: word lists the rules may write (see :meth:`Lexicon.restricted`);
+            shorthand for ``lexicon=(lexicon or Lexicon.default()).restricted(vocabulary)``.
+        max_bytes: the most bytes of candidate text (before duplicates are dropped and ``k``
+            sampled) the call may write, over all prompts; default 1 GiB. The cost of a call
+            is linear in its prompts and its lexicon.
 
     Returns:
         ContrastiveSets; a prompt no rule applies to gets an empty set (see ``empty()``).
 
     Raises:
-        ParameterError: unknown rule names, a bad ``k``, ``seed`` or ``lexicon``, or a
-            prompt that is not valid Unicode.
+        ParameterError: unknown rule names, a bad ``k``, ``seed``, ``lexicon``,
+            ``vocabulary`` or ``max_bytes``, a prompt that is not valid Unicode, or
+            ``prompts`` whose candidates pass ``max_bytes`` (the message names ``prompts``).
         LayoutError: ``prompts`` is a str or holds a non-str.
     """
-    items = _str_list(prompts, "prompts")
+    items = str_list(prompts, "prompts")
     names = _rules_arg(rules)
-    kk = None if k is None else _int_arg(k, "k", 1, 2**63 - 1)
-    s = _int_arg(seed, "seed", 0, 2**64 - 1)
+    kk = None if k is None else int_arg(k, "k", 1, 2**63 - 1)
+    s = int_arg(seed, "seed", 0, 2**64 - 1)
+    cap = int_arg(max_bytes, "max_bytes", 1, 2**63 - 1)
     if lexicon is not None and not isinstance(lexicon, Lexicon):
         raise ParameterError(f"lexicon: expected None or a textnorm.Lexicon, got {type(lexicon).__name__}")
+    if vocabulary is not None:
+        lexicon = (lexicon or Lexicon.default()).restricted(vocabulary)
     compiled = None if lexicon is None else lexicon._compiled
-    flat, offsets, ids = _core.contrast_sets(items, rules=names, k=kk, seed=s, lexicon=compiled)
+    flat, offsets, ids = _core.contrast_sets(items, rules=names, k=kk, seed=s, lexicon=compiled, max_bytes=cap)
     return ContrastiveSets._from_flat(flat, offsets, ids, RULES)

@@ -1,7 +1,8 @@
 //! A small, fast non-cryptographic hasher (the Fx multiply-rotate scheme) for the lexicon's
 //! lookup tables and duplicate detection: the keys are short words and prompts, where
 //! SipHash's per-call cost dominates. Not DoS-resistant; tables hold lexicon words and one
-//! prompt's own candidates only.
+//! prompt's own candidates only. `finish` applies a full-avalanche finaliser, so table
+//! indices stay spread for keys that share long prefixes (lookups stay O(1) on big lexicons).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -45,8 +46,21 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        fmix64(self.0)
     }
+}
+
+/// MurmurHash3's 64-bit finaliser. The multiply-rotate state mixes high input bits poorly
+/// into the low bits a hash table indexes by: words that differ only in their later bytes
+/// ("critter1", "critter2", ...) filled the same buckets and made lookups linear (a lexicon
+/// of 100,000 nouns took 17 s). After this every input bit reaches every output bit.
+#[inline]
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
 }
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
@@ -124,6 +138,23 @@ mod tests {
             ]);
             assert_eq!(lower8(x), want, "{b}");
         }
+    }
+
+    #[test]
+    fn low_bits_spread_for_keys_with_a_common_prefix() {
+        use std::hash::BuildHasher;
+        // 4096 keys into 4096 buckets by the low 12 bits: a uniform hash fills about 63% of
+        // them (1 - 1/e); the unmixed state filled a handful.
+        let build = FxBuild::default();
+        let mut low: FxHashSet<u64> = FxHashSet::default();
+        let mut dedup_low: FxHashSet<u64> = FxHashSet::default();
+        for i in 0..4096 {
+            let key = format!("critter{i}");
+            low.insert(build.hash_one(&key) & 0xfff);
+            dedup_low.insert(dedup_hash(&format!("a {key} on a table")) & 0xfff);
+        }
+        assert!(low.len() > 2300, "{}", low.len());
+        assert!(dedup_low.len() > 2300, "{}", dedup_low.len());
     }
 
     #[test]

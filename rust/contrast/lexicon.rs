@@ -97,12 +97,24 @@ pub struct Noun {
     pub synonym_group: usize,
 }
 
-/// A compiled lexicon: lookup tables for the parser and the rules.
+/// A spatial relation's entry.
+#[derive(Clone, Debug)]
+pub struct RelationEntry {
+    pub opposite: String,
+    /// Both sides can swap freely ("next to"): the `swap` rule skips it.
+    pub symmetric: bool,
+    /// Whether the `relation` rule may write the opposite (false outside a vocabulary).
+    pub writable: bool,
+}
+
+/// A compiled lexicon: lookup tables for the parser and the rules. The parser reads every
+/// word; the rules write only the writable pools (`by_category`, `attr_pool`, relations
+/// with `writable`), which `Lexicon::restricted` narrows to a vocabulary.
 #[derive(Clone, Debug, Default)]
 pub struct Lexicon {
     pub nouns: Vec<Noun>,
     pub categories: Vec<String>,
-    /// Nouns of each category, in lexicon order.
+    /// Nouns of each category rules may write, in lexicon order.
     pub by_category: Vec<Vec<usize>>,
     /// Lowercase surface form ("teddy bears") -> (noun, is plural).
     pub forms: FxHashMap<String, (usize, bool)>,
@@ -110,16 +122,18 @@ pub struct Lexicon {
     pub max_noun_words: usize,
     /// Lowercase word -> (kind, group).
     pub attrs: FxHashMap<String, (Kind, usize)>,
-    /// Canonical word of each group, per kind.
+    /// Word written for each group (its first word), per kind.
     pub groups: [Vec<String>; 4],
-    /// Lowercase phrase -> (opposite, symmetric).
-    pub relations: FxHashMap<String, (String, bool)>,
+    /// Groups rules may write, per kind, in lexicon order.
+    pub attr_pool: [Vec<usize>; 4],
+    /// Lowercase phrase -> its entry.
+    pub relations: FxHashMap<String, RelationEntry>,
     pub max_relation_words: usize,
     /// Every word of a relation phrase (such words never modify a noun).
     pub relation_words: FxHashSet<String>,
 }
 
-fn norm_phrase(s: &str) -> String {
+pub(crate) fn norm_phrase(s: &str) -> String {
     s.split_ascii_whitespace()
         .map(|w| w.to_ascii_lowercase())
         .collect::<Vec<_>>()
@@ -211,14 +225,19 @@ impl Lexicon {
                         "an empty relation",
                     ));
                 }
-                let sym = lex.relations.get(&a).is_some_and(|r| r.1);
+                let symmetric = lex.relations.get(&a).is_some_and(|r| r.symmetric);
                 lex.max_relation_words = lex.max_relation_words.max(a.split(' ').count());
                 lex.relation_words.extend(a.split(' ').map(str::to_string));
-                lex.relations.insert(a, (b, sym));
+                let entry = RelationEntry {
+                    opposite: b,
+                    symmetric,
+                    writable: true,
+                };
+                lex.relations.insert(a, entry);
             }
             for r in &spec.symmetric_relations {
                 if let Some(e) = lex.relations.get_mut(&norm_phrase(r)) {
-                    e.1 = true;
+                    e.symmetric = true;
                 }
             }
         }
@@ -271,6 +290,7 @@ impl Lexicon {
         }
         let g = self.groups[kind as usize].len();
         self.groups[kind as usize].push(words[0].clone());
+        self.attr_pool[kind as usize].push(g);
         for w in words {
             self.attrs.entry(w).or_insert((kind, g));
         }
@@ -290,8 +310,8 @@ mod tests {
         assert_eq!(lex.forms["mice"], (lex.forms["mouse"].0, true));
         assert!(!lex.forms["deer"].1);
         assert!(lex.forms["teddy bears"].1);
-        assert_eq!(lex.relations["left of"].0, "right of");
-        assert!(lex.relations["next to"].1);
+        assert_eq!(lex.relations["left of"].opposite, "right of");
+        assert!(lex.relations["next to"].symmetric);
         assert_eq!(lex.attrs["grey"], lex.attrs["gray"]);
     }
 

@@ -9,129 +9,63 @@
 //! - the output depends only on (prompt, rules, k, seed, lexicon): never on the prompt's
 //!   position or the number of threads;
 //! - no input panics: empty, whitespace-only, non-ASCII and very long prompts give sets
-//!   (possibly empty).
+//!   (possibly empty);
+//! - the work and memory of a call are linear in the lexicon and in the prompts' length,
+//!   and the candidate text it writes is at most `max_bytes` (default [`DEFAULT_MAX_BYTES`];
+//!   beyond it the call returns an error).
 //!
-//! `textnorm._contrast_ref` is a pure-Python implementation of the same rules; the tests
-//! compare the two on random prompts.
+//! Rules are registered in [`registry::RULES`]. `tests/reference_contrast.py` is a
+//! pure-Python implementation of the same rules; the tests compare the two on random prompts.
 
+pub mod counts;
 pub mod hash;
 pub mod inflection;
 pub mod lexicon;
 pub mod parse;
+pub mod registry;
 pub mod render;
 pub mod rules;
 pub mod sampling;
+pub mod vocabulary;
 
 use crate::error::{Error, Result};
 use hash::{dedup_hash, same_key, FxHashMap};
-use lexicon::Kind;
 pub use lexicon::Lexicon;
+pub use registry::{Rule, RULES};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The rules, in their default order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    Drop = 0,
-    Count = 1,
-    Hybrid = 2,
-    Object = 3,
-    Color = 4,
-    Attribute = 5,
-    Binding = 6,
-    Relation = 7,
-    Swap = 8,
-}
-
-pub const RULES: [Rule; 9] = [
-    Rule::Drop,
-    Rule::Count,
-    Rule::Hybrid,
-    Rule::Object,
-    Rule::Color,
-    Rule::Attribute,
-    Rule::Binding,
-    Rule::Relation,
-    Rule::Swap,
-];
-
-impl Rule {
-    pub fn name(self) -> &'static str {
-        [
-            "drop",
-            "count",
-            "hybrid",
-            "object",
-            "color",
-            "attribute",
-            "binding",
-            "relation",
-            "swap",
-        ][self as usize]
-    }
-
-    pub fn from_name(name: &str) -> Result<Rule> {
-        RULES
-            .iter()
-            .copied()
-            .find(|r| r.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = RULES.iter().map(|r| r.name()).collect();
-                Error::parameter(
-                    "rules",
-                    format!("names among {}", names.join(", ")),
-                    format!("{name:?}"),
-                )
-            })
-    }
-
-    /// Rules from names, in the given order, repeats removed; an empty list is an error.
-    pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Rule>> {
-        let mut out = Vec::new();
-        for n in names {
-            let r = Rule::from_name(n.as_ref())?;
-            if !out.contains(&r) {
-                out.push(r);
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::parameter(
-                "rules",
-                "at least one rule name (or None for all)",
-                "an empty list",
-            ));
-        }
-        Ok(out)
-    }
-}
+/// Default of `max_bytes`: the most bytes of candidate text (before duplicates are removed
+/// and `k` sampled) one call may generate, 1 GiB. Beyond it the call fails with an error
+/// naming `prompts`, instead of filling memory (a 1,000,000-character prompt alone would
+/// write 1.6 GB).
+pub const DEFAULT_MAX_BYTES: usize = 1 << 30;
 
 /// One prompt's contrastive set: (prompt, rule) pairs in rule order.
 pub type Set = Vec<(String, Rule)>;
 
 /// Every candidate of `rules` for `text`, target and duplicates removed, then a seeded
-/// sample of `k` when given (order kept).
-pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex: &Lexicon) -> Set {
+/// sample of `k` when given (order kept), and the bytes of candidate text written. Writes
+/// at most `budget` bytes of candidates, else returns `None`.
+fn contrast_within(
+    text: &str,
+    rules: &[Rule],
+    k: Option<usize>,
+    seed: u64,
+    lex: &Lexicon,
+    budget: usize,
+) -> Option<(Set, usize)> {
     let parsed = parse::parse(text, lex);
     let inp = rules::Input {
         text,
         p: &parsed,
         lex,
     };
-    let mut cands = render::Cands::default();
+    let mut cands = render::Cands::with_limit(budget);
     let mut rule_of: Vec<Rule> = Vec::new();
     for &rule in rules {
-        match rule {
-            Rule::Drop => rules::drop(&inp, &mut cands),
-            Rule::Count => rules::count(&inp, &mut cands),
-            Rule::Hybrid => rules::hybrid(&inp, &mut cands),
-            Rule::Object => rules::object(&inp, &mut cands),
-            Rule::Color => rules::attributes(&inp, &[Kind::Color], &mut cands),
-            Rule::Attribute => rules::attributes(
-                &inp,
-                &[Kind::Size, Kind::Material, Kind::Texture],
-                &mut cands,
-            ),
-            Rule::Binding => rules::binding(&inp, &mut cands),
-            Rule::Relation => rules::relation(&inp, &mut cands),
-            Rule::Swap => rules::swap(&inp, &mut cands),
+        (rule.def().run)(&inp, &mut cands);
+        if cands.over_limit() {
+            return None;
         }
         rule_of.resize(cands.len(), rule);
     }
@@ -168,19 +102,29 @@ pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex
                 .collect();
         }
     }
-    kept.into_iter()
+    let set = kept
+        .into_iter()
         .map(|i| (cands.get(i).to_string(), rule_of[i]))
-        .collect()
+        .collect();
+    Some((set, cands.bytes()))
+}
+
+/// [`contrast_within`] without a byte limit (for tests and small inputs).
+pub fn contrast_one(text: &str, rules: &[Rule], k: Option<usize>, seed: u64, lex: &Lexicon) -> Set {
+    contrast_within(text, rules, k, seed, lex, usize::MAX).map_or_else(Vec::new, |s| s.0)
 }
 
 /// Sets for many prompts, in parallel for large inputs (see `crate::parallel`); the result
-/// is the same for any number of threads.
+/// is the same for any number of threads. Fails when the candidates of all prompts together
+/// exceed `max_bytes` (the same for any number of threads: each prompt's candidates are
+/// counted once, and a prompt stops as soon as the call's total would pass the cap).
 pub fn contrast<S: AsRef<str> + Sync>(
     prompts: &[S],
     rules: &[Rule],
     k: Option<usize>,
     seed: u64,
     lex: &Lexicon,
+    max_bytes: usize,
 ) -> Result<Vec<Set>> {
     if rules.is_empty() {
         return Err(Error::parameter(
@@ -189,16 +133,36 @@ pub fn contrast<S: AsRef<str> + Sync>(
             "an empty list",
         ));
     }
+    let used = AtomicUsize::new(0);
     let mut out: Vec<Set> = vec![Vec::new(); prompts.len()];
     // A prompt costs far more than a normalised value: weigh bytes by 64.
     let work = prompts.iter().map(|p| p.as_ref().len() + 1).sum::<usize>() * 64;
     crate::parallel::for_each_chunk(&mut out, work, |first, chunk: &mut [Set]| {
         for (j, slot) in chunk.iter_mut().enumerate() {
-            *slot = contrast_one(prompts[first + j].as_ref(), rules, k, seed, lex);
+            let text = prompts[first + j].as_ref();
+            let budget = max_bytes.saturating_sub(used.load(Ordering::Relaxed));
+            let over = || too_much(max_bytes, first + j, text);
+            let (set, bytes) =
+                contrast_within(text, rules, k, seed, lex, budget).ok_or_else(over)?;
+            if used.fetch_add(bytes, Ordering::Relaxed) + bytes > max_bytes {
+                return Err(over());
+            }
+            *slot = set;
         }
         Ok::<(), Error>(())
     })?;
     Ok(out)
+}
+
+fn too_much(max_bytes: usize, index: usize, text: &str) -> Error {
+    Error::parameter(
+        "prompts",
+        format!(
+            "contrastive sets of at most max_bytes={max_bytes} bytes of candidate text in all \
+             (shorten the prompts, pass fewer at once or raise max_bytes)"
+        ),
+        format!("more (passed at prompt {index}, {} bytes long)", text.len()),
+    )
 }
 
 #[cfg(test)]

@@ -96,6 +96,8 @@ pub struct Relation {
     pub end: usize,
     pub opposite: String,
     pub symmetric: bool,
+    /// Whether the lexicon lets rules write the opposite.
+    pub writable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -356,13 +358,14 @@ fn find_relations(text: &str, toks: &[Tok], nps: &[Np], lex: &Lexicon) -> Vec<Re
             continue;
         }
         let key: Vec<&str> = toks[first..last].iter().map(|w| w.lower.as_str()).collect();
-        if let Some((opposite, symmetric)) = lex.relations.get(&key.join(" ")) {
+        if let Some(entry) = lex.relations.get(&key.join(" ")) {
             out.push(Relation {
                 left: t,
                 start: toks[first].start,
                 end: toks[last - 1].end,
-                opposite: opposite.clone(),
-                symmetric: *symmetric,
+                opposite: entry.opposite.clone(),
+                symmetric: entry.symmetric,
+                writable: entry.writable,
             });
         }
     }

@@ -130,14 +130,51 @@ pub fn apply(text: &str, edits: Vec<Edit>) -> String {
 }
 
 /// A prompt's candidates written back to back into one buffer, so making a candidate costs
-/// no allocation; only the ones kept become `String`s.
-#[derive(Default)]
+/// no allocation; only the ones kept become `String`s. The buffer holds at most `limit`
+/// bytes: the candidate that passes it is dropped and every later push does nothing.
 pub struct Cands {
     buf: String,
     ends: Vec<usize>,
+    limit: usize,
+    over: bool,
+}
+
+impl Default for Cands {
+    fn default() -> Self {
+        Cands::with_limit(usize::MAX)
+    }
 }
 
 impl Cands {
+    pub fn with_limit(limit: usize) -> Self {
+        Cands {
+            buf: String::new(),
+            ends: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
+
+    /// Whether a candidate was dropped for passing the limit.
+    pub fn over_limit(&self) -> bool {
+        self.over
+    }
+
+    /// Bytes of candidate text written.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Ends the candidate written since the last one (or drops it when past the limit).
+    fn close(&mut self) {
+        if self.buf.len() > self.limit {
+            self.over = true;
+            self.buf.truncate(self.ends.last().copied().unwrap_or(0));
+        } else {
+            self.ends.push(self.buf.len());
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -152,18 +189,24 @@ impl Cands {
     }
 
     pub fn push_str(&mut self, s: &str) {
-        self.buf.push_str(s);
-        self.ends.push(self.buf.len());
+        if !self.over {
+            self.buf.push_str(s);
+            self.close();
+        }
     }
 
     pub fn push_edits(&mut self, text: &str, edits: Vec<Edit>) {
-        apply_into(&mut self.buf, text, edits);
-        self.ends.push(self.buf.len());
+        if !self.over {
+            apply_into(&mut self.buf, text, edits);
+            self.close();
+        }
     }
 
     pub fn push_nps(&mut self, text: &str, lex: &Lexicon, changes: &[(&Np, NpChange)]) {
-        apply_nps_into(&mut self.buf, text, lex, changes);
-        self.ends.push(self.buf.len());
+        if !self.over {
+            apply_nps_into(&mut self.buf, text, lex, changes);
+            self.close();
+        }
     }
 }
 

@@ -1,18 +1,20 @@
-//! The contrastive rules. Each takes a parsed prompt and returns candidate prompts in a
-//! fixed order; `mod.rs` removes the target and duplicates and samples.
+//! The contrastive rules. Each takes a parsed prompt and appends candidate prompts in a
+//! fixed order; `mod.rs` removes the target and duplicates and samples. A rule is registered
+//! by one entry in `registry.rs`.
+//!
+//! Words a rule writes that are not in the prompt come from the lexicon's writable pools
+//! (`Lexicon::by_category`, `attr_pool`, a relation's `writable` opposite), so a lexicon
+//! restricted to a vocabulary (`vocabulary.rs`) keeps every rule inside it.
 
 use super::inflection::transfer_case;
 use super::lexicon::{Kind, Lexicon, KINDS};
 use super::parse::{Np, Parsed};
 use super::render::{apply, render_np, Cands, NpChange};
 
-/// Joint count variation is used while the number of combinations stays at most this;
-/// beyond it each count varies alone.
-pub const MAX_JOINT_COUNTS: usize = 4096;
-
 /// Attribute words (in text order) the `color` and `attribute` rules rewrite at most.
 pub const MAX_ATTRIBUTE_WORDS: usize = 64;
 
+/// One parsed prompt, as every rule sees it.
 pub struct Input<'a> {
     pub text: &'a str,
     pub p: &'a Parsed,
@@ -40,82 +42,6 @@ pub fn drop(inp: &Input, out: &mut Cands) {
     }
     for i in 0..inp.p.nps.len() {
         out.push_str(&inp.with_middle(inp.np_text(i)));
-    }
-}
-
-/// Count windows: max(1, n-2)..=n+2.
-fn window(n: u32) -> Vec<u32> {
-    (n.saturating_sub(2).max(1)..=n.saturating_add(2)).collect()
-}
-
-/// Order of joint index tuples: by largest index, then the sorted indices, then the
-/// tuple in descending order (for two counts: (1,0), (0,1), (1,1), (2,0), (0,2), ...).
-fn joint_key(t: &[usize]) -> (usize, Vec<usize>, Vec<std::cmp::Reverse<usize>>) {
-    let mut s = t.to_vec();
-    s.sort_unstable();
-    let max = *s.last().unwrap_or(&0);
-    (max, s, t.iter().map(|&x| std::cmp::Reverse(x)).collect())
-}
-
-/// `count`: counts move to N-2..N+2 (>= 1), jointly over all counted phrases.
-pub fn count(inp: &Input, out: &mut Cands) {
-    let counted: Vec<usize> = (0..inp.p.nps.len())
-        .filter(|&i| inp.p.nps[i].det.as_ref().is_some_and(|d| d.count.is_some()))
-        .collect();
-    if counted.is_empty() {
-        return;
-    }
-    let targets: Vec<u32> = counted
-        .iter()
-        .map(|&i| inp.p.nps[i].det.as_ref().unwrap().count.unwrap().n)
-        .collect();
-    let windows: Vec<Vec<u32>> = targets.iter().map(|&n| window(n)).collect();
-    let total = windows
-        .iter()
-        .try_fold(1usize, |acc, w| acc.checked_mul(w.len()))
-        .filter(|&t| t <= MAX_JOINT_COUNTS);
-    let render = |out: &mut Cands, values: &[u32]| {
-        let changes: Vec<(&Np, NpChange)> = counted
-            .iter()
-            .zip(values.iter().zip(&targets))
-            .filter(|(_, (v, t))| v != t)
-            .map(|(&i, (&v, _))| {
-                let change = NpChange {
-                    count: Some(v),
-                    ..Default::default()
-                };
-                (&inp.p.nps[i], change)
-            })
-            .collect();
-        out.push_nps(inp.text, inp.lex, &changes);
-    };
-    if let Some(total) = total {
-        let mut tuples: Vec<Vec<usize>> = Vec::with_capacity(total);
-        for mut r in 0..total {
-            let mut t = vec![0; windows.len()];
-            for (j, w) in windows.iter().enumerate().rev() {
-                t[j] = r % w.len();
-                r /= w.len();
-            }
-            tuples.push(t);
-        }
-        tuples.sort_by_cached_key(|t| joint_key(t));
-        for t in tuples {
-            let values: Vec<u32> = t.iter().zip(&windows).map(|(&i, w)| w[i]).collect();
-            if values != targets {
-                render(out, &values);
-            }
-        }
-    } else {
-        for (j, w) in windows.iter().enumerate() {
-            for &v in w {
-                if v != targets[j] {
-                    let mut values = targets.clone();
-                    values[j] = v;
-                    render(out, &values);
-                }
-            }
-        }
     }
 }
 
@@ -186,8 +112,20 @@ pub fn object(inp: &Input, out: &mut Cands) {
 /// (start, end, kind, group, Some((phrase, modifier)) or None for a free word).
 type Occurrence = (usize, usize, Kind, usize, Option<(usize, usize)>);
 
-/// `color` (kinds = [Color]) and `attribute` (sizes, materials, textures): each such word,
-/// in a phrase or free in the text, replaced by every other group of its kind.
+/// `color`: each colour word, in a phrase or free in the text, replaced by every other
+/// colour group.
+pub fn color(inp: &Input, out: &mut Cands) {
+    attributes(inp, &[Kind::Color], out);
+}
+
+/// `attribute`: each size, material or texture word replaced by every other group of its
+/// kind.
+pub fn attribute(inp: &Input, out: &mut Cands) {
+    attributes(inp, &[Kind::Size, Kind::Material, Kind::Texture], out);
+}
+
+/// Each word of `kinds`, in a phrase or free in the text, replaced by every other writable
+/// group of its kind.
 pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Cands) {
     let lex = inp.lex;
     let p = inp.p;
@@ -213,10 +151,11 @@ pub fn attributes(inp: &Input, kinds: &[Kind], out: &mut Cands) {
             continue;
         }
         let orig = &inp.text[s..e];
-        for (g2, word) in lex.groups[kind as usize].iter().enumerate() {
+        for &g2 in &lex.attr_pool[kind as usize] {
             if g2 == g {
                 continue;
             }
+            let word = &lex.groups[kind as usize][g2];
             let new = transfer_case(orig, word);
             match at {
                 None => out.push_edits(inp.text, vec![(s, e, new)]),
@@ -315,7 +254,7 @@ pub fn binding(inp: &Input, out: &mut Cands) {
 
 /// `relation`: a spatial relation replaced by its opposite.
 pub fn relation(inp: &Input, out: &mut Cands) {
-    for r in &inp.p.relations {
+    for r in inp.p.relations.iter().filter(|r| r.writable) {
         let new = transfer_case(&inp.text[r.start..r.end], &r.opposite);
         out.push_edits(inp.text, vec![(r.start, r.end, new)]);
     }

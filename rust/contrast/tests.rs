@@ -32,10 +32,28 @@ fn counting_template() {
 }
 
 #[test]
+fn count_changes_one_count_at_a_time() {
+    assert_eq!(
+        run("two mice on a table", &["count"]),
+        [
+            "a mouse on a table",
+            "three mice on a table",
+            "four mice on a table",
+            "two mice on two tables",
+            "two mice on three tables"
+        ]
+    );
+    // twenty counted phrases: 20 windows of 2-4 values, each alone
+    let long = "a cat and ".repeat(19) + "a dog";
+    let got = run(&long, &["count"]);
+    assert_eq!(got.len(), 16 * 2);
+}
+
+#[test]
 fn composition_template() {
     let got = run(
         "a realistic photo of an airplane and a teddy bear",
-        &["drop", "count", "hybrid"],
+        &["drop", "joint_count", "hybrid"],
     );
     let want = [
         "a realistic photo of an airplane",
@@ -52,6 +70,12 @@ fn composition_template() {
         "a realistic photo of a teddy bear-like airplane",
     ];
     assert_eq!(got, want);
+    // `count` keeps the single-change ones, in the order of the text
+    let single = run(
+        "a realistic photo of an airplane and a teddy bear",
+        &["count"],
+    );
+    assert_eq!(single, [want[2], want[5], want[3], want[6]]);
 }
 
 #[test]
@@ -93,7 +117,7 @@ fn world_prompts() {
 
 #[test]
 fn nothing_to_do_and_robustness() {
-    let all: Vec<&str> = RULES.iter().map(|r| r.name()).collect();
+    let all: Vec<&str> = RULES.iter().map(|d| d.name).collect();
     for text in [
         "",
         "   ",
@@ -114,9 +138,10 @@ fn k_samples_and_threads_do_not_matter() {
     let prompts: Vec<String> = (0..3000)
         .map(|i| format!("{} red cats and a dog {}", i % 7 + 1, i))
         .collect();
-    let a = contrast(&prompts, &RULES, Some(5), 3, &lex).unwrap();
+    let all = Rule::all();
+    let a = contrast(&prompts, &all, Some(5), 3, &lex, DEFAULT_MAX_BYTES).unwrap();
     for (p, s) in prompts.iter().zip(&a) {
-        assert_eq!(s, &contrast_one(p, &RULES, Some(5), 3, &lex));
+        assert_eq!(s, &contrast_one(p, &all, Some(5), 3, &lex));
         assert_eq!(s.len(), 5);
     }
     assert!(Rule::parse_list(&["nope"]).is_err());
@@ -153,18 +178,66 @@ fn timing_breakdown() {
             lex: &lex,
         };
         let mut buf = render::Cands::default();
-        rules::count(&inp, &mut buf);
+        counts::count(&inp, &mut buf);
         rules::object(&inp, &mut buf);
-        rules::attributes(&inp, &[lexicon::Kind::Color], &mut buf);
+        rules::color(&inp, &mut buf);
         n += buf.len();
     }
     eprintln!("rules {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
     let t = std::time::Instant::now();
     let mut n = 0;
     for p in &prompts {
-        n += contrast_one(p, &RULES, Some(8), 0, &lex).len();
+        n += contrast_one(p, &Rule::all(), Some(8), 0, &lex).len();
     }
     eprintln!("all {:?}/prompt {n}", t.elapsed() / prompts.len() as u32);
+}
+
+#[test]
+fn output_is_capped_by_max_bytes() {
+    let lex = Lexicon::default_lexicon();
+    let rules = Rule::defaults();
+    let prompts = ["two red cats above a dog", "a cat", "three mice"];
+    let full = contrast(&prompts, &rules, None, 0, &lex, DEFAULT_MAX_BYTES).unwrap();
+    let need: usize = prompts
+        .iter()
+        .map(|p| {
+            contrast_within(p, &rules, None, 0, &lex, usize::MAX)
+                .unwrap()
+                .1
+        })
+        .sum();
+    // exactly enough passes (with or without sampling), one byte less fails
+    assert_eq!(
+        contrast(&prompts, &rules, None, 0, &lex, need).unwrap(),
+        full
+    );
+    assert!(contrast(&prompts, &rules, Some(2), 0, &lex, need).is_ok());
+    for k in [None, Some(2)] {
+        let err = contrast(&prompts, &rules, k, 0, &lex, need - 1).unwrap_err();
+        assert!(err.to_string().starts_with("prompts: expected"), "{err}");
+        assert!(err.to_string().contains("max_bytes"), "{err}");
+    }
+    // a 1,000,000-character prompt stops at the cap instead of writing 1.6 GB (64 MiB here,
+    // to keep the test light; the default is 1 GiB)
+    let huge = "a red cat above two dogs ".repeat(40_000);
+    assert!(contrast(&[huge], &rules, Some(8), 0, &lex, 1 << 26).is_err());
+}
+
+#[test]
+fn many_nouns_in_one_category_stay_linear() {
+    // 100,000 nouns of one category: one `object` candidate each (this took 17 s with
+    // hash-table indices that collided; now it is linear).
+    let nouns: Vec<String> = (0..100_000).map(|i| format!("\"critter{i}\"")).collect();
+    let json = format!(r#"{{"nouns": {{"animal": [{}]}}}}"#, nouns.join(","));
+    let lex = Lexicon::from_json_layers(&[lexicon::DEFAULT_JSON, &json]).unwrap();
+    let rules = Rule::parse_list(&["object"]).unwrap();
+    let got = contrast(&["a cat"], &rules, Some(3), 0, &lex, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(got[0].len(), 3);
+    let all = contrast_one("a critter7", &rules, None, 0, &lex);
+    assert_eq!(
+        all.len(),
+        lex.by_category[lex.nouns[lex.forms["cat"].0].category].len() - 1
+    );
 }
 
 // Grammar (parse.rs).

@@ -13,7 +13,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ContrastLexicon>()?;
     m.add_function(wrap_pyfunction!(contrast_sets, m)?)?;
     m.add_function(wrap_pyfunction!(contrast_rule_names, m)?)?;
+    m.add_function(wrap_pyfunction!(contrast_default_rule_names, m)?)?;
     m.add("CONTRAST_DEFAULT_LEXICON", contrast::lexicon::DEFAULT_JSON)?;
+    m.add("CONTRAST_DEFAULT_MAX_BYTES", contrast::DEFAULT_MAX_BYTES)?;
     Ok(())
 }
 
@@ -44,6 +46,14 @@ impl ContrastLexicon {
         })
     }
 
+    /// This lexicon with what rules may write narrowed to a vocabulary (JSON word lists).
+    fn restricted(&self, py: Python<'_>, vocabulary: &str) -> PyResult<Self> {
+        let lex = py.detach(|| self.inner.restricted(vocabulary))?;
+        Ok(ContrastLexicon {
+            inner: Arc::new(lex),
+        })
+    }
+
     /// Number of object nouns.
     #[getter]
     fn num_nouns(&self) -> usize {
@@ -51,10 +61,16 @@ impl ContrastLexicon {
     }
 }
 
-/// Rule names in their default order.
+/// Every rule name, in table order (a rule's position is its id in `contrast_sets`).
 #[pyfunction]
 fn contrast_rule_names() -> Vec<&'static str> {
-    contrast::RULES.iter().map(|r| r.name()).collect()
+    contrast::RULES.iter().map(|d| d.name).collect()
+}
+
+/// The rules `rules=None` runs, in table order.
+#[pyfunction]
+fn contrast_default_rule_names() -> Vec<&'static str> {
+    Rule::defaults().into_iter().map(Rule::name).collect()
 }
 
 /// (flat prompts, int64 offsets, uint8 rule ids).
@@ -66,7 +82,7 @@ type Sets<'py> = (
 
 /// Contrastive sets of `prompts`: (flat, offsets, rule_ids).
 #[pyfunction]
-#[pyo3(signature = (prompts, *, rules=None, k=None, seed=0, lexicon=None))]
+#[pyo3(signature = (prompts, *, rules=None, k=None, seed=0, lexicon=None, max_bytes=contrast::DEFAULT_MAX_BYTES))]
 fn contrast_sets<'py>(
     py: Python<'py>,
     prompts: &Bound<'py, PyList>,
@@ -74,13 +90,17 @@ fn contrast_sets<'py>(
     k: Option<usize>,
     seed: u64,
     lexicon: Option<&Bound<'py, ContrastLexicon>>,
+    max_bytes: usize,
 ) -> PyResult<Sets<'py>> {
     let rules = match rules {
         Some(names) => Rule::parse_list(&names)?,
-        None => contrast::RULES.to_vec(),
+        None => Rule::defaults(),
     };
     if k == Some(0) {
         return Err(Error::parameter("k", "None or an integer >= 1", 0).into());
+    }
+    if max_bytes == 0 {
+        return Err(Error::parameter("max_bytes", "an integer >= 1", 0).into());
     }
     let lex = match lexicon {
         Some(l) => l.get().inner.clone(),
@@ -105,7 +125,7 @@ fn contrast_sets<'py>(
         })?;
         texts.push(t);
     }
-    let sets = py.detach(|| contrast::contrast(&texts, &rules, k, seed, &lex))?;
+    let sets = py.detach(|| contrast::contrast(&texts, &rules, k, seed, &lex, max_bytes))?;
     let total = sets.iter().map(|s| s.len() + 1).sum::<usize>();
     let mut flat: Vec<Bound<'py, PyAny>> = Vec::with_capacity(total);
     let mut offsets: Vec<i64> = Vec::with_capacity(sets.len() + 1);
@@ -116,7 +136,7 @@ fn contrast_sets<'py>(
         ids.push(TARGET_ID);
         for (text, rule) in set {
             flat.push(PyString::new(py, &text).into_any());
-            ids.push(rule as u8);
+            ids.push(rule.id());
         }
         offsets.push(flat.len() as i64);
     }

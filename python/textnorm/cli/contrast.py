@@ -33,8 +33,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("input", help="prompts: one a line, or a JSON list; '-' for stdin")
     p.add_argument("-o", "--output", type=Path, required=True, help="the TIA2 JSON file to write")
     p.add_argument("--rules", nargs="+", default=None, metavar="RULE",
-                   help="rules to run, in order (default: all): drop count hybrid object color attribute "
-                        "binding relation swap (comma-separated works too)")
+                   help="rules to run, in order (default: all but joint_count): drop count joint_count hybrid "
+                        "object color attribute binding relation swap (comma-separated works too)")
     p.add_argument("--k", type=int, default=None, help="keep a seeded sample of at most K prompts per set")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--lexicon", type=Path, help="a JSON or TOML lexicon extending the default")

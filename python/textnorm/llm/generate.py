@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from textnorm._contrast_lexicon_ref import dedup_key
+from textnorm._contrast_args import int_arg, str_list
 from textnorm._core import ParameterError
-from textnorm.contrast import ContrastiveSets, _int_arg, _str_list
+from textnorm.contrast import ContrastiveSets, dedup_key
 from textnorm.llm.cache import JsonlCache, cache_key
 from textnorm.llm.parse import instruction, parse_prompts
 
@@ -69,8 +69,8 @@ def contrast_llm(
         EndpointError: the endpoint stays unreachable after its retries (answers received
             so far are in the cache).
     """
-    items = _str_list(prompts, "prompts")
-    k = _int_arg(k, "k", 1, 1000)
+    items = str_list(prompts, "prompts")
+    k = int_arg(k, "k", 1, 1000)
     if not all(hasattr(backend, a) for a in ("name", "model", "complete")):
         raise ParameterError(f"backend: expected an object with name, model and complete(), got {type(backend).__name__}")
     store = _cache(cache)

@@ -1,13 +1,13 @@
 """Pure-Python reference of the rule-based contrastive generator (``rust/contrast``): the same
 grammar, rules, order, dedup and seeded sampling, written plainly. The tests use it as an
-oracle for the Rust core and the benchmark as the baseline; it is not a public API."""
+oracle for the Rust core and the benchmark as the baseline (test code: not in the wheel)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from textnorm._contrast_lexicon_ref import (
+from reference_contrast_lexicon import (
     NUMBER_WORDS,
     RefLexicon,
     article,
@@ -17,7 +17,7 @@ from textnorm._contrast_lexicon_ref import (
     sample,
     transfer_case,
 )
-from textnorm._contrast_parse_ref import (
+from reference_contrast_parse import (
     ARTICLE,
     COLOR,
     DIGIT,
@@ -32,7 +32,9 @@ from textnorm._contrast_parse_ref import (
     parse,
 )
 
-RULES = ("drop", "count", "hybrid", "object", "color", "attribute", "binding", "relation", "swap")
+# Every rule in run order, and those rules=None runs (joint_count changes several counts).
+RULES = ("drop", "count", "joint_count", "hybrid", "object", "color", "attribute", "binding", "relation", "swap")
+DEFAULT_RULES = tuple(r for r in RULES if r != "joint_count")
 _RANK = {SIZE: 0, TEXTURE: 1, COLOR: 2, MATERIAL: 3}
 
 
@@ -113,12 +115,29 @@ class _Rules:
         nps = self.p.nps
         return [self.with_middle(self.np_text(i)) for i in range(len(nps))] if len(nps) >= 2 else []
 
-    def count(self) -> list[str]:
+    def _counted(self) -> tuple[list[int], list[int]]:
         nps = self.p.nps
         counted = [i for i, n in enumerate(nps) if n.det is not None and n.det[2] is not None]
+        return counted, [nps[i].det[2][0] for i in counted]  # type: ignore[index]
+
+    def _render_counts(self, counted: list[int], targets: list[int], values: list[int]) -> str:
+        edits = [self.edit_np(i, count=v) for i, v, t in zip(counted, values, targets) if v != t]
+        return apply(self.text, edits)
+
+    def count(self) -> list[str]:
+        """Each count alone through max(1, n-2)..n+2, phrase by phrase in text order."""
+        counted, targets = self._counted()
+        out = []
+        for j, n in enumerate(targets):
+            for v in range(max(n - 2, 1), n + 3):
+                if v != n:
+                    out.append(self._render_counts(counted, targets, targets[:j] + [v] + targets[j + 1 :]))
+        return out
+
+    def joint_count(self) -> list[str]:
+        counted, targets = self._counted()
         if not counted:
             return []
-        targets = [nps[i].det[2][0] for i in counted]  # type: ignore[index]
         windows = [list(range(max(n - 2, 1), n + 3)) for n in targets]
         total = 1
         for w in windows:
@@ -127,10 +146,7 @@ class _Rules:
                 break
 
         def render(values: list[int]) -> str:
-            edits = [
-                self.edit_np(i, count=v) for i, v, t in zip(counted, values, targets) if v != t
-            ]
-            return apply(self.text, edits)
+            return self._render_counts(counted, targets, values)
 
         out = []
         if total <= MAX_JOINT_COUNTS:
@@ -258,6 +274,22 @@ class _Rules:
         return out
 
 
+# The rule table: name -> how to run it on one parsed prompt.
+_RUN = {
+    "drop": _Rules.drop,
+    "count": _Rules.count,
+    "joint_count": _Rules.joint_count,
+    "hybrid": _Rules.hybrid,
+    "object": _Rules.object,
+    "color": lambda r: r.attributes((COLOR,)),
+    "attribute": lambda r: r.attributes((SIZE, MATERIAL, TEXTURE)),
+    "binding": _Rules.binding,
+    "relation": _Rules.relation,
+    "swap": _Rules.swap,
+}
+assert tuple(_RUN) == RULES
+
+
 def contrast_one(
     text: str, rules: list[str], k: int | None, seed: int, lex: RefLexicon
 ) -> list[tuple[str, str]]:
@@ -266,12 +298,7 @@ def contrast_one(
     seen = {dedup_key(text)}
     out: list[tuple[str, str]] = []
     for rule in rules:
-        if rule == "color":
-            cands = r.attributes((COLOR,))
-        elif rule == "attribute":
-            cands = r.attributes((SIZE, MATERIAL, TEXTURE))
-        else:
-            cands = getattr(r, rule)()
+        cands = _RUN[rule](r)
         for c in cands:
             key = dedup_key(c)
             if key not in seen:
@@ -297,5 +324,5 @@ def contrast(
 ) -> list[list[tuple[str, str]]]:
     """Reference sets of many prompts (one lexicon compile, then a plain loop)."""
     lex = compile_lexicon(layers if layers is not None else default_layers())
-    names = list(dict.fromkeys(rules)) if rules is not None else list(RULES)
+    names = list(dict.fromkeys(rules)) if rules is not None else list(DEFAULT_RULES)
     return [contrast_one(p, names, k, seed, lex) for p in prompts]

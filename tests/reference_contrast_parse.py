@@ -1,5 +1,5 @@
 """Pure-Python twin of the prompt grammar (``rust/contrast/parse.rs``): words, noun phrases and
-spatial relations, with the same bounds, for the reference generator in ``_contrast_ref``."""
+spatial relations, with the same bounds, for the reference generator in ``reference_contrast``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
-from textnorm._contrast_lexicon_ref import NUMBER_WORDS, RefLexicon, lower, number_word_value
+from reference_contrast_lexicon import NUMBER_WORDS, RefLexicon, lower, number_word_value
 
 MAX_UNKNOWN_MODIFIERS = 3
 MAX_JOINT_COUNTS = 4096
