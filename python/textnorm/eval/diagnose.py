@@ -108,7 +108,9 @@ def _matrix(scores: ArrayLike, name: str) -> NDArray[np.float64]:
     try:
         s = np.asarray(_to_numpy(scores), dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise LayoutError(f"{name}: expected an (images, prompts) array of numbers, got {type(scores).__name__}") from exc
+        raise LayoutError(
+            f"{name}: expected an (images, prompts) array of numbers, got {type(scores).__name__}"
+        ) from exc
     if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < 2:
         raise LayoutError(f"{name}: expected shape (images >= 1, 1 + K >= 2 prompts), got {s.shape}")
     if not np.all(np.isfinite(s)):

@@ -137,7 +137,8 @@ def _raw_candidates(p: Prompt) -> list[tuple[str, Prompt]]:
             out.append(("count", Prompt(_with(objs, i, replace(o, count=o.count + d)), rel)))
     for i, o in enumerate(objs):
         if o.colour is not None:
-            out += [("colour", Prompt(_with(objs, i, replace(o, colour=c)), rel)) for c in vocab.COLOURS if c != o.colour]
+            out += [("colour", Prompt(_with(objs, i, replace(o, colour=c)), rel))
+                    for c in vocab.COLOURS if c != o.colour]
     for i, o in enumerate(objs):
         out += [("shape", Prompt(_with(objs, i, replace(o, shape=s)), rel)) for s in vocab.SHAPES if s != o.shape]
     for i, o in enumerate(objs):
