@@ -82,6 +82,11 @@ def test_recovers_a_planted_split_exactly() -> None:
         ss += [n * (a @ a), m * (b @ b), np.sum(e**2)]
     out = diagnose(groups, n_boot=200)
     assert out.image_share.mean == pytest.approx(v_img / (v_img + v_int), rel=1e-10)
+    # covariance attribution: the image part's share of the target column's variance itself
+    cov = sum(float(decompose(s).image @ decompose(s).interaction[:, 0]) for s in groups)
+    var_target = sum(float(np.sum((s[:, 0] - s[:, 0].mean()) ** 2)) for s in groups)
+    assert out.variance_share is not None
+    assert out.variance_share.mean == pytest.approx((v_img + cov) / var_target, rel=1e-9)
     for part, want in zip(("image", "prompt", "interaction"), ss / ss.sum()):
         assert out.matrix_shares[part].mean == pytest.approx(want, rel=1e-10)
     assert sum(out.matrix_shares[p].mean for p in ("image", "prompt", "interaction")) == pytest.approx(1.0)

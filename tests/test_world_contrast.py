@@ -172,3 +172,13 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_targets_beyond_the_world_limits_keep_their_own() -> None:
+    """A user prompt asking for more than a scene holds still gets its colour and shape variants;
+    counts never pass ten (the grammar's largest) and every prompt parses."""
+    by = contrast_set("nine red circles").by_kind()
+    assert by["count"] == ["seven red circles", "eight red circles"]  # no more objects than it asks
+    assert "nine blue circles" in by["colour"] and "nine red stars" in by["shape"]
+    for t in contrast_set("ten red circles").prompts:
+        assert parse(t).text == t and all(o.count <= 10 for o in parse(t).objects)

@@ -24,7 +24,10 @@ Reported quantities:
   groups, the share is ``sum_g V_img / sum_g (V_img + V_int)``, in [0, 1]. It equals the share of
   the within-prompt variance of the target score that is image-only when the two parts are
   uncorrelated; their pooled correlation ``sum_g C / sqrt(sum_g V_img * sum_g V_int)``, with
-  ``C = sum_i a[i] e[i, 0]``, is reported beside it (``correlation``).
+  ``C = sum_i a[i] e[i, 0]``, is reported beside it (``correlation``), and so is the covariance
+  attribution ``variance_share = sum_g (V_img + C) / sum_g (V_img + V_int + 2 C)``: the image-only
+  part's share of the target score's variance itself (it and the interaction's share add up to 1;
+  it can leave [0, 1] when the parts are strongly anti-correlated).
 - **matrix shares**: the whole matrices' sums of squares, ``N sum a^2`` (image), ``M sum b^2``
   (prompt) and ``sum e^2`` (interaction), pooled over groups, each over their total (these add
   up to 1 exactly: the three parts are orthogonal).
@@ -108,7 +111,9 @@ def _matrix(scores: ArrayLike, name: str) -> NDArray[np.float64]:
     try:
         s = np.asarray(_to_numpy(scores), dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise LayoutError(f"{name}: expected an (images, prompts) array of numbers, got {type(scores).__name__}") from exc
+        raise LayoutError(
+            f"{name}: expected an (images, prompts) array of numbers, got {type(scores).__name__}"
+        ) from exc
     if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < 2:
         raise LayoutError(f"{name}: expected shape (images >= 1, 1 + K >= 2 prompts), got {s.shape}")
     if not np.all(np.isfinite(s)):
@@ -148,6 +153,7 @@ class Diagnosis:
         n_images: images over all groups.
         image_share: pooled image-only share of the within-prompt spread of the target score.
         correlation: pooled correlation of the image-only and interaction parts of that spread.
+        variance_share: the image-only part's covariance share of the target score's variance.
         matrix_shares: {"image", "prompt", "interaction"}: shares of the whole matrices' sums of
             squares (they add up to 1).
         ranking: {part: macro AUROC over groups} for `PARTS`, when labels were given.
@@ -161,6 +167,7 @@ class Diagnosis:
     matrix_shares: dict[str, Interval]
     ranking: dict[str, Interval] | None = None
     per_group: list[dict[str, float]] = field(default_factory=list, repr=False)
+    variance_share: Interval | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (per-group sums included)."""
@@ -169,6 +176,7 @@ class Diagnosis:
             "n_images": self.n_images,
             "image_share": self.image_share.as_dict(),
             "correlation": self.correlation,
+            "variance_share": None if self.variance_share is None else self.variance_share.as_dict(),
             "matrix_shares": {k: v.as_dict() for k, v in self.matrix_shares.items()},
             "ranking": None if self.ranking is None else {k: v.as_dict() for k, v in self.ranking.items()},
             "per_group": self.per_group,
@@ -261,6 +269,8 @@ def diagnose(
     share = _ratio_interval(col["v_image"], col["v_image"] + col["v_interaction"], n_boot, level, seed)
     den = math.sqrt(float(col["v_image"].sum()) * float(col["v_interaction"].sum()))
     corr = float(col["cov"].sum()) / den if den > 0 else math.nan
+    var_share = _ratio_interval(col["v_image"] + col["cov"], col["v_image"] + col["v_interaction"] + 2 * col["cov"],
+                                n_boot, level, seed)
     total = col["ss_image"] + col["ss_prompt"] + col["ss_interaction"]
     matrix = {
         part: _ratio_interval(col[f"ss_{part}"], total, n_boot, level, seed)
@@ -285,7 +295,7 @@ def diagnose(
             per["interaction"].append(auroc(s.interaction[:, 0], yy))
         ranking = {p: bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed) for p, v in per.items()}
     n_images = int(sum(s.image.size for s in splits))
-    return Diagnosis(len(splits), n_images, share, corr, matrix, ranking, per_group)
+    return Diagnosis(len(splits), n_images, share, corr, matrix, ranking, per_group, var_share)
 
 
 def groups_from_raw(raw: RawScores) -> list[NDArray[np.float64]]:

@@ -371,7 +371,9 @@ def _labelled(scorers: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
         out = dict(scorers)
     else:
         if isinstance(scorers, (str, bytes)) or not isinstance(scorers, Sequence):
-            raise ParameterError(f"scorers: expected a list of scorers or {{label: scorer}}, got {type(scorers).__name__}")
+            raise ParameterError(
+                f"scorers: expected a list of scorers or {{label: scorer}}, got {type(scorers).__name__}"
+            )
         out = {}
         for s in scorers:
             label = scorer_id(s).rsplit(":", 1)[-1]

@@ -7,7 +7,8 @@ sizes, counts and relations the world draws (`textnorm.world.vocab`), so every o
 and renders. Kinds (`CONTRAST_KINDS`), and where each applies:
 
 - ``count``: one phrase's count moves by -2, -1, +1 or +2, staying within 1..`MAX_PHRASE_COUNT`
-  and the scene's `MAX_SCENE_OBJECTS` (never to zero: that is ``drop``).
+  and the scene's `MAX_SCENE_OBJECTS` (never to zero: that is ``drop``). A target that itself asks
+  for more keeps its own counts as the limits (up to ten, the grammar's largest count).
 - ``colour``: one coloured phrase takes each other drawable colour.
 - ``shape``: one phrase takes each other drawable shape.
 - ``size``: one sized phrase takes the other size.
@@ -103,8 +104,15 @@ def _meaning(p: Prompt) -> tuple[object, ...]:
     return (tuple(sorted(counts.items(), key=repr)), rel)
 
 
-def _fits(objs: Sequence[ObjectSpec]) -> bool:
-    return all(1 <= o.count <= MAX_PHRASE_COUNT for o in objs) and sum(o.count for o in objs) <= MAX_SCENE_OBJECTS
+def _limits(p: Prompt) -> tuple[int, int]:
+    """Largest phrase count and scene total a contrast prompt of `p` may have: the world's limits,
+    or the target's own values when it asks for more (never past what the grammar writes)."""
+    top = min(max(MAX_PHRASE_COUNT, *(o.count for o in p.objects)), vocab.MAX_COUNT)
+    return top, max(MAX_SCENE_OBJECTS, sum(o.count for o in p.objects))
+
+
+def _fits(objs: Sequence[ObjectSpec], limits: tuple[int, int]) -> bool:
+    return all(1 <= o.count <= limits[0] for o in objs) and sum(o.count for o in objs) <= limits[1]
 
 
 def _drawable(p: Prompt) -> bool:
@@ -129,7 +137,8 @@ def _raw_candidates(p: Prompt) -> list[tuple[str, Prompt]]:
             out.append(("count", Prompt(_with(objs, i, replace(o, count=o.count + d)), rel)))
     for i, o in enumerate(objs):
         if o.colour is not None:
-            out += [("colour", Prompt(_with(objs, i, replace(o, colour=c)), rel)) for c in vocab.COLOURS if c != o.colour]
+            out += [("colour", Prompt(_with(objs, i, replace(o, colour=c)), rel))
+                    for c in vocab.COLOURS if c != o.colour]
     for i, o in enumerate(objs):
         out += [("shape", Prompt(_with(objs, i, replace(o, shape=s)), rel)) for s in vocab.SHAPES if s != o.shape]
     for i, o in enumerate(objs):
@@ -173,10 +182,11 @@ def contrast_candidates(prompt: str | Prompt) -> list[tuple[str, str]]:
     if not _drawable(p):
         raise ParameterError(f"prompt: {p.text!r} names a shape or colour the world does not draw")
     target = _meaning(p)
+    limits = _limits(p)
     seen = {p.text}
     by_kind: dict[str, list[str]] = {k: [] for k in CONTRAST_KINDS}
     for kind, cand in _raw_candidates(p):
-        if not _fits(cand.objects) or _meaning(cand) == target:
+        if not _fits(cand.objects, limits) or _meaning(cand) == target:
             continue
         text = cand.text
         if text in seen:
