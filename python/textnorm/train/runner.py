@@ -25,8 +25,9 @@ from textnorm.train._common import RewardFn, TrainContext, evaluate
 from textnorm.train.checkpoint import (
     SignalFlag,
     StopRequested,
-    latest_checkpoint,
-    load_checkpoint,
+    check_fits,
+    find_resumable,
+    remove_temporaries,
     restore,
     save_checkpoint,
 )
@@ -123,9 +124,15 @@ def prepare(cfg: TrainConfig, *, reward_fn: RewardFn, model: T2IModel | None = N
         optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     net, optimizer = accelerator.prepare(model.denoiser, optimizer)
     start, trainer_state, optimizer_steps = 0, {}, 0
-    resume_from = latest_checkpoint(out / "checkpoints") if cfg.resume else None
-    if resume_from is not None:
-        tensors, meta = load_checkpoint(resume_from)
+    found = None
+    if cfg.resume:
+        if accelerator.is_main_process:
+            remove_temporaries(out / "checkpoints")
+        params = {n: p for n, p in model.denoiser.named_parameters() if p.requires_grad}
+        found = find_resumable(out / "checkpoints",
+                               check=lambda t, m: check_fits(t, m, params, optimizer=optimizer))
+    if found is not None:
+        _, tensors, meta = found
         _load_weights(model, restore(tensors, meta, optimizer=optimizer))
         start = int(meta["step"])
         extra = meta["extra"]
