@@ -21,21 +21,21 @@ __all__ = ["path_kl"]
 def path_kl(model: object, prompts: Sequence[str], *, seed: int, num_steps: int,
             guidance_scale: float = 1.0, eta: float = 1.0) -> np.ndarray:
     """Per-sample path KL (nats) of `model` (a `T2IModel` with LoRA) from its adapters-off base."""
-    from textnorm.train.sampling import derive_seed, keyed_noise, sample, step_log_prob
+    from textnorm.train.sampling import derive_seed, keyed_noise, sampler_for
 
     keys = [derive_seed(seed, i) for i in range(len(prompts))]
     noise = keyed_noise(keys, (num_steps + 1, *model.latent_shape)).to(model.device)  # type: ignore[attr-defined]
     cond = model.encode_prompts(list(prompts))  # type: ignore[attr-defined]
     net = model.denoiser  # type: ignore[attr-defined]
-    traj = sample(model, net, cond, noise=noise, num_steps=num_steps,  # type: ignore[arg-type]
-                  guidance_scale=guidance_scale, eta=eta)
+    sampler = sampler_for(model)
+    traj = sampler.sample(model, net, cond, noise=noise, num_steps=num_steps, guidance_scale=guidance_scale, eta=eta)
     total = torch.zeros(len(prompts), dtype=torch.float64)
-    for i, t in enumerate(traj.timesteps):
-        x, nxt = traj.latents[:, i], traj.latents[:, i + 1]
-        args = (x, nxt, t, i, traj.timesteps, cond)
-        _, mean_p, std = step_log_prob(model, net, *args, guidance_scale=guidance_scale, eta=eta)  # type: ignore[arg-type]
+    for i in range(traj.log_probs.shape[1]):
+        index = torch.full((len(prompts),), i, dtype=torch.long)
+        args = (traj.latents[:, i], traj.latents[:, i + 1], index, traj.timesteps, cond)
+        _, mean_p, std = sampler.step_log_prob(model, net, *args, guidance_scale=guidance_scale, eta=eta)
         with model.adapters_disabled():  # type: ignore[attr-defined]
-            _, mean_b, _ = step_log_prob(model, net, *args, guidance_scale=guidance_scale, eta=eta)  # type: ignore[arg-type]
+            _, mean_b, _ = sampler.step_log_prob(model, net, *args, guidance_scale=guidance_scale, eta=eta)
         if float(std.max()) <= 1e-6:
             continue  # a deterministic step moves nothing in distribution
         d = ((mean_p.double() - mean_b.double()) ** 2 / (2 * std.double() ** 2)).flatten(1).sum(1)
