@@ -8,7 +8,9 @@ scorer calls without a cache (K+1 image encodings). Target: TextNorm <= 1.3x raw
 pytest-benchmark: ``python -m pytest benches/bench_reward.py --benchmark-only``
 (``-k throughput`` for images/s of each scorer class at its real architecture size).
 Ratio table: ``python benches/bench_reward.py [--no-naive]`` (medians of round-robin rounds);
-images/s table: ``--sizes`` (one timed call per scorer after warming its text cache).
+images/s table: ``--sizes`` (one timed call per scorer after warming its text cache);
+``--ensemble``: the reward's own work with 2 tiny scorers (issue 15: each confidence computed
+once), TextNormReward against the two scorers' ``score_sets`` calls alone.
 torch threads from BENCH_THREADS (default 2).
 """
 
@@ -187,10 +189,12 @@ def _median(call: Callable[[], Any], rounds: int) -> float:
 
 def main() -> None:
     print(f"torch {torch.__version__}, {THREADS} threads, {N_IMAGES} images 224px, {N_PROMPTS} prompts, K={K}")
-    if "--sizes" not in sys.argv:
-        ratios()
-    else:
+    if "--sizes" in sys.argv:
         sizes()
+    elif "--ensemble" in sys.argv:
+        ensemble_overhead()
+    else:
+        ratios()
 
 
 def ratios(rounds: int = 5) -> None:
@@ -212,6 +216,46 @@ def ratios(rounds: int = 5) -> None:
         print(f"| {name} | {seconds * 1e3:.0f} | {seconds / timed['raw']:.2f}x |")
     pairs = [t - e for t, e in zip(times["textnorm_warm"], times["image_encoding_only"], strict=True)]
     print(f"\nTextNorm minus image encoding, per round (median): {statistics.median(pairs) * 1e3:.0f} ms")
+
+
+def ensemble_calls(n_images: int = 64) -> dict[str, Callable[[], Any]]:
+    """TextNormReward over 2 tiny scorers (warm caches) and the scorers' own work, same inputs."""
+    from textnorm.scorers import _tiny
+
+    prompts, sets = prompt_sets()
+    prompts = [prompts[i % len(prompts)] for i in range(n_images)]
+    batch = images(n_images, 32)
+    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip()]
+    reward = TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5)
+    lists = [[p, *sets[p]] for p in prompts]
+
+    def scoring_only() -> Any:
+        with torch.no_grad():
+            return [s.score_sets(batch, lists) for s in scorers]
+
+    def calibrated() -> Any:
+        with torch.no_grad():
+            return reward(batch, prompts)
+
+    calibrated()
+    return {"textnorm_2_scorers": calibrated, "score_sets_only": scoring_only}
+
+
+def ensemble_overhead(rounds: int = 41) -> None:
+    """The reward's own work (validation, lookups, normalisation) with 2 tiny scorers."""
+    calls = ensemble_calls()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    extra = statistics.median(a - b for a, b in zip(times["textnorm_2_scorers"], times["score_sets_only"], strict=True))
+    print("| 2 tiny scorers, 64 images 32px, K=16 | median ms |\n|---|---|")
+    for name, seconds in med.items():
+        print(f"| {name} | {seconds * 1e3:.2f} |")
+    print(f"| reward minus scoring, per round (median) | {extra * 1e3:.2f} |")
 
 
 def sizes() -> None:
