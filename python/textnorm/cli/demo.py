@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
             if value is not None:
                 overrides[name] = tuple(value) if name == "seeds" else value
         cfg = replace(cfg, **overrides).validate()
+        from textnorm.cli import writable_dir
+
+        writable_dir(args.out, "--out")
         print(f"textnorm demo: {cfg.mode}, seeds {list(cfg.seeds)}, {cfg.steps} steps per run -> {args.out}",
               flush=True)
         summary = run_demo(cfg, args.out, log=lambda m: print(f"  {m}", flush=True))
