@@ -8,6 +8,7 @@ images (DRaFT / AlignProp-style fine-tuning). Bicubic resizing is antialiased an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -116,11 +117,11 @@ def _from_array(images: torch.Tensor, name: str) -> torch.Tensor:
     elif images.is_floating_point():
         channels_last = images.shape[1] != 3 and images.shape[-1] == 3
         unit = images if images.dtype in (torch.float32, torch.float64) else images.float()
-        finite = torch.isfinite(unit.detach()).flatten(1).all(dim=1)
-        if not bool(finite.all()):
+        low, high = torch.aminmax(unit.detach())  # NaN anywhere makes both NaN, Inf shows as ±inf
+        if not (math.isfinite(low.item()) and math.isfinite(high.item())):
+            finite = torch.isfinite(unit.detach()).flatten(1).all(dim=1)
             b = int((~finite).nonzero()[0, 0])
             raise NonFiniteError(f"{name}: expected finite pixel values, got NaN or Inf in image {b}")
-        low, high = torch.aminmax(unit.detach())
         if low.item() < -_RANGE_SLACK or high.item() > 1.0 + _RANGE_SLACK:
             raise ParameterError(
                 f"{name}: expected float values in [0, 1], got values in "
