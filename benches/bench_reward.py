@@ -9,8 +9,9 @@ pytest-benchmark: ``python -m pytest benches/bench_reward.py --benchmark-only``
 (``-k throughput`` for images/s of each scorer class at its real architecture size).
 Ratio table: ``python benches/bench_reward.py [--no-naive]`` (medians of round-robin rounds);
 images/s table: ``--sizes`` (one timed call per scorer after warming its text cache);
-``--ensemble``: the reward's own work with 2 tiny scorers (issue 15: each confidence computed
-once), TextNormReward against the two scorers' ``score_sets`` calls alone.
+``--ensemble``: the reward's own work with 2 scorers (tiny CLIPs, and stubs whose model costs
+nothing); ``--compare OLD/reward.py``: that older reward module against the current one in the
+same process, interleaved rounds, CPU time (issue 15: each confidence computed once).
 torch threads from BENCH_THREADS (default 2).
 """
 
@@ -193,6 +194,8 @@ def main() -> None:
         sizes()
     elif "--ensemble" in sys.argv:
         ensemble_overhead()
+    elif "--compare" in sys.argv:
+        compare(sys.argv[sys.argv.index("--compare") + 1])
     else:
         ratios()
 
@@ -285,6 +288,43 @@ def ensemble_overhead(rounds: int = 41) -> None:
         print(f"| {name} | {statistics.median(ts) * 1e3:.2f} |")
     extra = [a - b for a, b in zip(times["textnorm_2_tiny_clips"], times["tiny_clips_score_sets_only"], strict=True)]
     print(f"| tiny_clips reward minus score_sets, per round (median) | {statistics.median(extra) * 1e3:.2f} |")
+
+
+def compare(old_path: str, n_images: int = 64) -> None:
+    """An older ``textnorm/reward.py`` (run against the current scorers) vs the current reward:
+    same scorers and inputs, interleaved rounds, medians of process CPU time (robust to a busy
+    machine), and the median per-round ratio."""
+    import importlib.util
+
+    from textnorm.scorers import _tiny
+
+    spec = importlib.util.spec_from_file_location("reward_before", old_path)
+    assert spec is not None and spec.loader is not None
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    prompts, sets = prompt_sets()
+    prompts = [prompts[i % len(prompts)] for i in range(n_images)]
+    batch = images(n_images, 32)
+    print("| 2 scorers, 64 images 32px, K=16, ur | before ms | after ms | after/before |\n|---|---|---|---|")
+    for name, scorers, rounds in (("stubs", [_Stub(0), _Stub(1)], 301),
+                                  ("tiny CLIPs", [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip()], 61)):
+        for grad in (False, True):
+            rewards = {"before": old.TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5),
+                       "after": TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5)}
+            x = batch.clone().requires_grad_(grad)
+            out = {k: r(x, prompts)[0] for k, r in rewards.items()}
+            torch.testing.assert_close(out["before"], out["after"], rtol=1e-5, atol=1e-6)
+            times: dict[str, list[float]] = {k: [] for k in rewards}
+            for _ in range(rounds):
+                for k, r in rewards.items():
+                    start = time.process_time()
+                    with torch.set_grad_enabled(grad):
+                        r(x, prompts)
+                    times[k].append(time.process_time() - start)
+            med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+            ratio = statistics.median(a / b for a, b in zip(times["after"], times["before"], strict=True) if b > 0)
+            label = f"{name}{', grad' if grad else ''}"
+            print(f"| {label} | {med['before']:.2f} | {med['after']:.2f} | {ratio:.2f}x |", flush=True)
 
 
 def sizes() -> None:
