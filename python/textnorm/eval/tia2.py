@@ -153,7 +153,7 @@ def load_tia2_scores(root: str | os.PathLike[str], category: str) -> dict[str, d
                 value = row[model].get(metric, "absent")
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise LayoutError(f"root: {where}[{model!r}][{metric!r}]: expected a number, got {value!r}")
-    return rows
+    return dict(rows)
 
 
 def authors_reference(root: str | os.PathLike[str], category: str) -> dict[str, Any] | None:
