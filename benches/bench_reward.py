@@ -8,7 +8,10 @@ scorer calls without a cache (K+1 image encodings). Target: TextNorm <= 1.3x raw
 pytest-benchmark: ``python -m pytest benches/bench_reward.py --benchmark-only``
 (``-k throughput`` for images/s of each scorer class at its real architecture size).
 Ratio table: ``python benches/bench_reward.py [--no-naive]`` (medians of round-robin rounds);
-images/s table: ``--sizes`` (one timed call per scorer after warming its text cache).
+images/s table: ``--sizes`` (one timed call per scorer after warming its text cache);
+``--ensemble``: the reward's own work with 2 scorers (tiny CLIPs, and stubs whose model costs
+nothing); ``--compare OLD/reward.py``: that older reward module against the current one in the
+same process, interleaved rounds, CPU time (issue 15: each confidence computed once).
 torch threads from BENCH_THREADS (default 2).
 """
 
@@ -187,10 +190,14 @@ def _median(call: Callable[[], Any], rounds: int) -> float:
 
 def main() -> None:
     print(f"torch {torch.__version__}, {THREADS} threads, {N_IMAGES} images 224px, {N_PROMPTS} prompts, K={K}")
-    if "--sizes" not in sys.argv:
-        ratios()
-    else:
+    if "--sizes" in sys.argv:
         sizes()
+    elif "--ensemble" in sys.argv:
+        ensemble_overhead()
+    elif "--compare" in sys.argv:
+        compare(sys.argv[sys.argv.index("--compare") + 1])
+    else:
+        ratios()
 
 
 def ratios(rounds: int = 5) -> None:
@@ -212,6 +219,112 @@ def ratios(rounds: int = 5) -> None:
         print(f"| {name} | {seconds * 1e3:.0f} | {seconds / timed['raw']:.2f}x |")
     pairs = [t - e for t, e in zip(times["textnorm_warm"], times["image_encoding_only"], strict=True)]
     print(f"\nTextNorm minus image encoding, per round (median): {statistics.median(pairs) * 1e3:.0f} ms")
+
+
+class _Stub(Scorer):
+    """A scorer whose model costs almost nothing (8-d features from mean pixels and a fixed
+    table per text), so a reward's own work (validation, layout, normalisation) dominates."""
+
+    def __init__(self, seed: int) -> None:
+        from textnorm.scorers.images import ImagePreprocess
+
+        super().__init__(id=f"stub:{seed}", preprocess=ImagePreprocess.of(32), device=torch.device("cpu"),
+                         dtype=torch.float32)
+        self.proj = torch.randn(3, 8, generator=torch.Generator().manual_seed(seed))
+
+    def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:
+        return torch.stack([torch.randn(8, generator=torch.Generator().manual_seed(hash(t) % 2**31)) for t in texts])
+
+    def _encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels.mean(dim=(2, 3)) @ self.proj
+
+    def _similarity(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        return image_features @ text_features.T
+
+    def _paired(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        return (image_features * text_features).sum(-1)
+
+
+def ensemble_calls(n_images: int = 64) -> dict[str, Callable[[], Any]]:
+    """TextNormReward over 2 scorers (warm caches): tiny random CLIPs, and stubs whose model
+    work is negligible (the reward's own cost); plus the tiny CLIPs' score_sets calls alone."""
+    from textnorm.scorers import _tiny
+
+    prompts, sets = prompt_sets()
+    prompts = [prompts[i % len(prompts)] for i in range(n_images)]
+    batch = images(n_images, 32)
+    tiny = [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip()]
+    lists = [[p, *sets[p]] for p in prompts]
+    calls: dict[str, Callable[[], Any]] = {}
+    for name, scorers in (("tiny_clips", tiny), ("stubs", [_Stub(0), _Stub(1)])):
+        reward = TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5)
+
+        def call(reward: TextNormReward = reward) -> Any:
+            with torch.no_grad():
+                return reward(batch, prompts)
+
+        call()
+        calls[f"textnorm_2_{name}"] = call
+
+    def scoring_only() -> Any:
+        with torch.no_grad():
+            return [s.score_sets(batch, lists) for s in tiny]
+
+    calls["tiny_clips_score_sets_only"] = scoring_only
+    return calls
+
+
+def ensemble_overhead(rounds: int = 41) -> None:
+    """The reward's own work with 2 scorers: medians over round-robin rounds."""
+    calls = ensemble_calls()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    print("| 2 scorers, 64 images 32px, K=16, method ur | median ms |\n|---|---|")
+    for name, ts in times.items():
+        print(f"| {name} | {statistics.median(ts) * 1e3:.2f} |")
+    extra = [a - b for a, b in zip(times["textnorm_2_tiny_clips"], times["tiny_clips_score_sets_only"], strict=True)]
+    print(f"| tiny_clips reward minus score_sets, per round (median) | {statistics.median(extra) * 1e3:.2f} |")
+
+
+def compare(old_path: str, n_images: int = 64) -> None:
+    """An older ``textnorm/reward.py`` (run against the current scorers) vs the current reward:
+    same scorers and inputs, interleaved rounds, medians of process CPU time (robust to a busy
+    machine), and the median per-round ratio."""
+    import importlib.util
+
+    from textnorm.scorers import _tiny
+
+    spec = importlib.util.spec_from_file_location("reward_before", old_path)
+    assert spec is not None and spec.loader is not None
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    prompts, sets = prompt_sets()
+    prompts = [prompts[i % len(prompts)] for i in range(n_images)]
+    batch = images(n_images, 32)
+    print("| 2 scorers, 64 images 32px, K=16, ur | before ms | after ms | after/before |\n|---|---|---|---|")
+    for name, scorers, rounds in (("stubs", [_Stub(0), _Stub(1)], 301),
+                                  ("tiny CLIPs", [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip()], 61)):
+        for grad in (False, True):
+            rewards = {"before": old.TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5),
+                       "after": TextNormReward(scorers, sets, scale=3.0, method="ur", lam=0.5)}
+            x = batch.clone().requires_grad_(grad)
+            out = {k: r(x, prompts)[0] for k, r in rewards.items()}
+            torch.testing.assert_close(out["before"], out["after"], rtol=1e-5, atol=1e-6)
+            times: dict[str, list[float]] = {k: [] for k in rewards}
+            for _ in range(rounds):
+                for k, r in rewards.items():
+                    start = time.process_time()
+                    with torch.set_grad_enabled(grad):
+                        r(x, prompts)
+                    times[k].append(time.process_time() - start)
+            med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+            ratio = statistics.median(a / b for a, b in zip(times["after"], times["before"], strict=True) if b > 0)
+            label = f"{name}{', grad' if grad else ''}"
+            print(f"| {label} | {med['before']:.2f} | {med['after']:.2f} | {ratio:.2f}x |", flush=True)
 
 
 def sizes() -> None:

@@ -156,7 +156,7 @@ def test_never_target_never_duplicates_and_empty_sets() -> None:
     assert not any("grey" in s for s in sets[5])
 
 
-def test_robust_inputs() -> None:
+def test_empty_unicode_nul_and_10k_char_prompts_give_sets_without_error() -> None:
     long = ("a red circle above two blue squares, " * 300)[:10_000]
     prompts = ["", " \t\n ", "猫と犬 🐱", "ein Hund und eine Katze", long, "a" * 10_000, "3" * 10_000,
                "a 999999 cats", "a\x00cat", "\u00a0two\u00a0cats"]

@@ -65,3 +65,19 @@ def test_a_command_without_the_full_extra_says_how_to_get_it():
     assert res.returncode == 2, res.stderr
     assert "textnorm demo" in res.stderr and "'torch'" in res.stderr and "textnorm-t2i[full]" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_reward_and_calibration_import_the_normaliser_where_it_is_defined():
+    """Issue 15: no call through the package facade (which lazily re-exports reward itself), in
+    module scope or inside functions."""
+    import ast
+
+    for rel in ("python/textnorm/reward.py", "python/textnorm/eval/calibrate.py"):
+        tree = ast.parse((REPO / rel).read_text(encoding="utf-8"))
+        facade = [
+            node.lineno
+            for node in ast.walk(tree)
+            if (isinstance(node, ast.Import) and any(a.name == "textnorm" for a in node.names))
+            or (isinstance(node, ast.ImportFrom) and node.module == "textnorm")
+        ]
+        assert facade == [], f"{rel} imports the textnorm facade at lines {facade}"

@@ -148,7 +148,7 @@ def test_train_proxy_cli_errors(capsys) -> None:
     assert "batch_size: expected an even int" in capsys.readouterr().err
 
 
-def test_error_paths() -> None:
+def test_bad_blind_spot_proxy_and_training_options_raise_parameter_errors() -> None:
     with pytest.raises(ParameterError, match="count_truth"):
         BlindSpots(count_truth=1.5)
     with pytest.raises(ParameterError, match="category_weights"):

@@ -4,6 +4,8 @@ identical, gradients to the images, contrast inputs, fallbacks and every error m
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,7 @@ pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
 import textnorm  # noqa: E402
-from textnorm import LayoutError, ParameterError, RawReward, TextNormReward  # noqa: E402
+from textnorm import LayoutError, NonFiniteError, ParameterError, RawReward, TextNormReward  # noqa: E402
 from textnorm.reward import as_plain  # noqa: E402
 from textnorm.scorers import AestheticScorer, _tiny  # noqa: E402
 from textnorm.scorers.aesthetic import aesthetic_head  # noqa: E402
@@ -221,44 +223,105 @@ def test_aesthetic_is_raw_only(images: torch.Tensor) -> None:
     torch.testing.assert_close(aesthetic.score(images, ["x", "y"]), rewards[:, None].expand(-1, 2))
 
 
-def test_constructor_errors() -> None:
-    scorer = _tiny.tiny_open_clip()
-    cases = [
-        (lambda: TextNormReward([], SETS), r"scorers: expected at least one scorer, got none"),
-        (lambda: TextNormReward([scorer, "clip"], SETS), r"scorers\[1\]: expected a textnorm Scorer, got str"),
-        (lambda: TextNormReward(scorer, SETS, scale=0.0), r"scale: expected a positive number, got 0.0"),
-        (lambda: TextNormReward(scorer, SETS, mode="softmax"), r"mode: expected one of \('minmax', 'temperature'\), got 'softmax'"),
-        (lambda: TextNormReward(scorer, SETS, method="max"), r"method: expected one of \('mean', 'ur', 'ur_std'\), got 'max'"),
-        (lambda: TextNormReward(scorer, SETS, on_empty="skip"), r"on_empty: expected one of \('raise', 'raw'\), got 'skip'"),
-        (lambda: TextNormReward(scorer, SETS, lam=-1.0), r"lam: expected a number >= 0, got -1.0"),
-        (lambda: TextNormReward(scorer, 42), r"contrast: expected a ContrastiveSets, a dict .* got int"),
-        (lambda: TextNormReward(scorer, {"a": "b"}), r"contrast\['a'\]: expected a list of strings, got str"),
-        (lambda: TextNormReward(scorer, {"a": [1]}), r"contrast\['a'\]: expected strings, got int"),
-        (lambda: RawReward("clip"), r"scorer: expected a textnorm Scorer, got str"),
-    ]
-    for build, message in cases:
-        with pytest.raises(ParameterError, match=message):
-            build()
+CONSTRUCTOR_ERRORS = [
+    (lambda s: TextNormReward([], SETS), r"scorers: expected at least one scorer, got none"),
+    (lambda s: TextNormReward(None, SETS), r"scorers: expected a textnorm Scorer or a list of them, got NoneType"),
+    (lambda s: TextNormReward("clip", SETS), r"scorers: expected a textnorm Scorer or a list of them, got str"),
+    (lambda s: TextNormReward([s, "clip"], SETS), r"scorers\[1\]: expected a textnorm Scorer, got str"),
+    (lambda s: TextNormReward(s, SETS, scale=0.0), r"scale: expected a finite number > 0, got 0.0"),
+    (lambda s: TextNormReward(s, SETS, scale=float("nan")), r"scale: expected a finite number > 0, got nan"),
+    (lambda s: TextNormReward(s, SETS, scale=10**400), r"scale: expected a finite number > 0, got an int too large"),
+    (lambda s: TextNormReward(s, SETS, scale=True), r"scale: expected a finite number > 0, got True"),
+    (lambda s: TextNormReward(s, SETS, scale="3"), r"scale: expected a finite number > 0, got '3'"),
+    (lambda s: TextNormReward(s, SETS, mode="softmax"), r"mode: expected one of \('minmax', 'temperature'\), got 'softmax'"),
+    (lambda s: TextNormReward(s, SETS, mode=None), r"mode: expected one of \('minmax', 'temperature'\), got None"),
+    (lambda s: TextNormReward(s, SETS, method="max"), r"method: expected one of \('mean', 'ur', 'ur_std'\), got 'max'"),
+    (lambda s: TextNormReward(s, SETS, on_empty="skip"), r"on_empty: expected one of \('raise', 'raw'\), got 'skip'"),
+    (lambda s: TextNormReward(s, SETS, lam=-1.0), r"lam: expected a finite number >= 0, got -1.0"),
+    (lambda s: TextNormReward(s, SETS, lam=np.inf), r"lam: expected a finite number >= 0, got inf"),
+    (lambda s: TextNormReward(s, 42), r"contrast: expected a ContrastiveSets, a dict .* got int"),
+    (lambda s: TextNormReward(s, {"a": "b"}), r"contrast\['a'\]: expected a list of strings, got str"),
+    (lambda s: TextNormReward(s, {"a": [1]}), r"contrast\['a'\]: expected strings, got int"),
+    (lambda s: TextNormReward(s, {3: ["a"]}), r"contrast: expected str keys \(target prompts\), got int"),
+    (lambda s: RawReward("clip"), r"scorer: expected a textnorm Scorer, got str"),
+]
 
 
-def test_call_errors(images: torch.Tensor) -> None:
+@pytest.mark.parametrize(("build", "message"), CONSTRUCTOR_ERRORS)
+def test_constructor_refuses_bad_options_naming_them(build: Any, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        build(_tiny.tiny_open_clip())
+
+
+def test_numpy_scalars_are_accepted_as_scale_and_lam(images: torch.Tensor) -> None:
+    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_blip2()]
+    plain = TextNormReward(scorers, SETS, scale=3.0, method="ur", lam=0.5)
+    numpy = TextNormReward(scorers, SETS, scale=np.float32(3), method="ur", lam=np.float64(0.5))
+    assert (numpy.scale, numpy.lam) == (3.0, 0.5) and type(numpy.scale) is float
+    torch.testing.assert_close(numpy(images, PROMPTS)[0], plain(images, PROMPTS)[0], rtol=0, atol=0)
+    assert TextNormReward(scorers, SETS, scale=np.int64(2)).scale == 2.0
+
+
+CALL_ERRORS = [
+    (lambda r, im: r(im, PROMPTS[:2]), LayoutError, r"prompts: expected one prompt per image \(4\), got 2"),
+    (lambda r, im: r(im, "a cat"), ParameterError, r"prompts: expected a list of strings, got str"),
+    (lambda r, im: r(im[:1], [3]), ParameterError, r"prompts\[0\]: expected a string, got int"),
+    (lambda r, im: r(im[:1], ["a dog"]), ParameterError,
+     r"prompts: no contrastive set for 'a dog' in contrast \(it holds 3 prompts\)"),
+    (lambda r, im: r(3, ["a dog"]), ParameterError, r"images: expected a batch array, tensor or list of PIL images, got int"),
+    (lambda r, im: r(im[0].permute(1, 2, 0), ["a blue horse"]), LayoutError,
+     r"images: expected a batch of shape \(B,H,W,3\) or \(B,3,H,W\), got shape \(40, 40, 3\) \(one image\? add a batch axis"),
+    (lambda r, im: r(np.zeros((40, 40, 3), np.uint8), ["a blue horse"]), LayoutError, r"images: .* got shape \(40, 40, 3\) \(one image\?"),
+    (lambda r, im: r(torch.where(torch.arange(4)[:, None, None, None] == 2, torch.nan, im), PROMPTS),
+     NonFiniteError, r"images: expected finite pixel values, got NaN or Inf in image 2"),
+    (lambda r, im: r(np.empty((1, 0, 40, 3), np.uint8), ["a blue horse"]), LayoutError,
+     r"images: expected images of at least 1x1 pixels, got shape \(1, 0, 40, 3\)"),
+    (lambda r, im: r(np.empty((1, 40, 40, 3), object), ["a blue horse"]), ParameterError,
+     r"images: expected uint8 or floating-point images, got dtype object"),
+]
+
+
+@pytest.mark.parametrize("kind", ["textnorm", "raw"])
+@pytest.mark.parametrize(("call", "error", "message"), CALL_ERRORS)
+def test_both_rewards_refuse_bad_prompts_and_images_naming_them(
+    kind: str, call: Any, error: type, message: str, images: torch.Tensor
+) -> None:
+    """One rule for TextNormReward and RawReward (a NaN pixel included), and the message names
+    the argument the caller got wrong, never an internal one such as "logits"."""
     scorer = _tiny.tiny_open_clip()
-    reward = TextNormReward(scorer, SETS)
-    with pytest.raises(LayoutError, match=r"prompts: expected one prompt per image \(4\), got 2"):
-        reward(images, PROMPTS[:2])
-    with pytest.raises(LayoutError, match=r"prompts: expected one prompt per image \(4\), got 2"):
-        RawReward(scorer)(images, PROMPTS[:2])
-    with pytest.raises(ParameterError, match=r"prompts: expected a list of strings, got str"):
-        reward(images, "a cat")
-    with pytest.raises(ParameterError, match=r"prompts\[0\]: expected a string, got int"):
-        reward(images[:1], [3])
-    with pytest.raises(ParameterError, match=r"prompts: no contrastive set for 'a dog' in contrast \(it holds 3 prompts\)"):
-        reward(images[:1], ["a dog"])
+    reward = TextNormReward(scorer, SETS) if kind == "textnorm" else RawReward(scorer)
+    if kind == "raw" and "no contrastive set" in message:
+        pytest.skip("RawReward needs no contrastive sets")
+    with pytest.raises(error, match=message):
+        call(reward, images)
+
+
+def test_big_endian_float_images_score_like_native_ones(images: torch.Tensor) -> None:
+    reward = TextNormReward(_tiny.tiny_open_clip(), SETS)
+    native = images.permute(0, 2, 3, 1).numpy().astype(np.float32)
+    expected, _ = reward(native, PROMPTS)
+    got, _ = reward(native.astype(">f4"), PROMPTS)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_a_contrast_callable_must_answer_for_the_prompt_it_was_asked(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
     bad = TextNormReward(scorer, lambda prompt: 7)
     with pytest.raises(ParameterError, match=r"contrast: the callable returned int for 'a dog'"):
         bad(images[:1], ["a dog"])
-    with pytest.raises(ParameterError, match=r"images: expected a batch array, tensor or list of PIL images, got int"):
-        reward(3, ["a dog"])
+    other = TextNormReward(scorer, lambda prompt: FakeSets({"a blue horse": SETS["a blue horse"]}))
+    with pytest.raises(
+        ParameterError,
+        match=r"contrast: the callable returned a ContrastiveSets for \['a blue horse'\] when asked for "
+        r"'a cat and a bird'; expected one that holds 'a cat and a bird' as a target",
+    ):
+        other(images[1:2], ["a cat and a bird"])
+    real = TextNormReward(scorer, lambda prompt: textnorm.contrast(["two cats", "a dog"]))
+    with pytest.raises(ParameterError, match=r"for \['two cats', 'a dog'\] when asked for 'a cat'"):
+        real(images[:1], ["a cat"])
+    # a set that holds the prompt among others is fine: its own row is used
+    several = TextNormReward(scorer, lambda prompt: FakeSets(SETS))
+    torch.testing.assert_close(several(images, PROMPTS)[0], TextNormReward(scorer, SETS)(images, PROMPTS)[0])
 
 
 def test_lazy_exports() -> None:
@@ -295,3 +358,99 @@ def test_reward_ignores_order_and_repeats_of_contrastive_prompts(data: st.DataOb
     got, info = TextNormReward(scorer, noisy, scale=3.0)(batch, [prompt])
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
     assert info["set_size"].tolist() == [len(base)]
+
+
+def _readme_block(marker: str) -> str:
+    from conftest import REPO
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.S)
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"expected one README python block with {marker!r}, found {len(found)}"
+    return found[0]
+
+
+def test_readme_reward_example_runs_with_tiny_scorers(monkeypatch: pytest.MonkeyPatch, images: torch.Tensor) -> None:
+    """The README's reward block, run as written; only the weights are tiny random ones."""
+    from textnorm.scorers import CLIPScorer, PickScoreScorer
+
+    monkeypatch.setattr(CLIPScorer, "from_pretrained", classmethod(lambda cls, *a, **k: _tiny.tiny_open_clip()))
+    monkeypatch.setattr(
+        PickScoreScorer, "from_pretrained", classmethod(lambda cls, *a, **k: _tiny.tiny_transformers_clip())
+    )
+    prompts = ["three dogs on a red mat", "a cat and a bird", "a blue horse", "three dogs on a red mat"]
+    namespace: dict[str, Any] = {"images": images, "prompts": prompts}
+    exec(compile(_readme_block("textnorm.TextNormReward("), "README.md", "exec"), namespace)  # noqa: S102
+    rewards, info = namespace["rewards"], namespace["info"]
+    # the same reward by hand: rule-based sets, each scorer's scores, textnorm.ensemble
+    sets = textnorm.contrast(prompts)
+    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip()]
+    scored = [s.score_sets(images, sets.prompt_lists())[0] for s in scorers]
+    expected = textnorm.ensemble(torch.stack(scored), offsets=sets.offsets, scale=3.0, method="ur", lam=0.5)
+    torch.testing.assert_close(rewards, expected, rtol=1e-5, atol=1e-6)
+    assert info["set_size"].tolist() == (np.diff(sets.offsets) - 1).tolist()
+
+
+def test_textnorm_contrast_and_its_partials_are_called_with_lists(images: torch.Tensor) -> None:
+    scorer = _tiny.tiny_open_clip()
+    prompts = ["two red cubes", "a cat", "two red cubes", "three blue dogs"]
+    for make in (textnorm.contrast, functools.partial(textnorm.contrast, rules=["count"], k=3, seed=1)):
+        reward = TextNormReward(scorer, make, scale=3.0)
+        got, info = reward(images, prompts)
+        sets = make(list(dict.fromkeys(prompts)))
+        by_prompt = {lst[0]: lst[1:] for lst in sets.prompt_lists()}
+        expected, _ = TextNormReward(scorer, by_prompt, scale=3.0)(images, prompts)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+        assert reward.contrastive("a cat") == tuple(by_prompt["a cat"])
+        assert info["set_size"].tolist() == [len(by_prompt[p]) for p in prompts]
+
+
+def test_an_ensemble_normalises_each_scorer_once_on_one_host_layout(
+    monkeypatch: pytest.MonkeyPatch, images: torch.Tensor
+) -> None:
+    """Issue 15: each scorer's confidence is computed once (info and reward share it), every
+    scorer is given the same offsets, built once on the host, and prompts are checked once."""
+    import textnorm.reward as reward_module
+    import textnorm.scorers.base as base
+
+    seen: list[Any] = []
+    real_confidence, real_check = reward_module.confidence, base._check_texts
+    checks: list[str] = []
+
+    def counting_confidence(values: torch.Tensor, **kw: Any) -> torch.Tensor:
+        seen.append(kw["offsets"])
+        return real_confidence(values, **kw)
+
+    def counting_check(texts: Any, name: str) -> list[str]:
+        checks.append(name)
+        return real_check(texts, name)
+
+    monkeypatch.setattr(reward_module, "confidence", counting_confidence)
+    monkeypatch.setattr(base, "_check_texts", counting_check)
+    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_transformers_clip(), _tiny.tiny_blip2()]
+    rewards, info = TextNormReward(scorers, SETS, scale=5.0, method="ur", lam=0.5)(images, PROMPTS)
+    assert len(seen) == 3 and all(o is seen[0] for o in seen) and seen[0].device.type == "cpu"
+    assert checks == []
+    stacked = torch.stack([info["confidence"][s.id] for s in scorers]).double()
+    expected = stacked.mean(0) - 0.5 * stacked.var(0, unbiased=False)
+    torch.testing.assert_close(rewards, expected.float(), rtol=1e-6, atol=1e-7)
+
+
+def test_ur_std_gradient_is_finite_where_scorers_agree() -> None:
+    """Two copies of one scorer agree exactly: the std is 0 and its gradient must not be NaN."""
+    images = torch.rand(2, 3, 32, 32, requires_grad=True)
+    scorer = _tiny.tiny_open_clip()
+    reward = TextNormReward([scorer, _tiny.tiny_open_clip(cache_size=0)], SETS, method="ur_std", lam=1.0)
+    rewards, info = reward(images, PROMPTS[:2])
+    torch.testing.assert_close(rewards, info["confidence"][scorer.id])
+    rewards.sum().backward()
+    assert images.grad is not None and torch.isfinite(images.grad).all()
+
+
+def test_docstring_examples_run(images: torch.Tensor) -> None:
+    import doctest
+
+    import textnorm.reward as reward_module
+
+    globs = {"scorer": _tiny.tiny_open_clip(), "images": images[:2]}
+    result = doctest.testmod(reward_module, extraglobs=globs)
+    assert result.attempted >= 3 and result.failed == 0

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
-from textnorm import LayoutError, ParameterError  # noqa: E402
+from textnorm import LayoutError, NonFiniteError, ParameterError  # noqa: E402
 from textnorm.scorers import _tiny  # noqa: E402
 from textnorm.scorers.images import ImagePreprocess, prepare_images  # noqa: E402
 
@@ -259,21 +259,30 @@ def test_score_sets_errors(images: torch.Tensor) -> None:
         scorer.encode_text([])
 
 
-def test_image_errors() -> None:
-    scorer = _tiny.tiny_open_clip()
-    cases = [
-        (torch.rand(3, 32, 32), LayoutError, r"images: expected a batch of shape \(B,H,W,3\) or \(B,3,H,W\), got shape \(3, 32, 32\)"),
-        (torch.rand(2, 4, 32, 32), LayoutError, r"images: expected 3 colour channels .* got shape \(2, 4, 32, 32\)"),
-        (torch.rand(0, 3, 32, 32), LayoutError, r"images: expected at least one image, got an empty batch"),
-        (torch.rand(1, 3, 8, 8) * 2 - 1, ParameterError, r"images: expected float values in \[0, 1\], got values in \[-"),
-        (torch.ones(1, 3, 8, 8, dtype=torch.int32), ParameterError, r"images: expected uint8 or floating-point images, got dtype torch.int32"),
-        ([], LayoutError, r"images: expected at least one image, got an empty list"),
-        (["x.png"], ParameterError, r"images\[0\]: expected a PIL image in a list, got str"),
-        ("x.png", ParameterError, r"images: expected a numpy array, a torch tensor or a list of PIL images, got str"),
-    ]
-    for images, error, message in cases:
-        with pytest.raises(error, match=message):
-            scorer.encode_images(images)
+IMAGE_ERRORS = [
+    (torch.rand(3, 32, 32), LayoutError, r"images: expected a batch of shape \(B,H,W,3\) or \(B,3,H,W\), got shape \(3, 32, 32\)"),
+    (torch.rand(2, 4, 32, 32), LayoutError, r"images: expected 3 colour channels .* got shape \(2, 4, 32, 32\)"),
+    (torch.rand(0, 3, 32, 32), LayoutError, r"images: expected at least one image, got an empty batch"),
+    (torch.rand(1, 3, 8, 8) * 2 - 1, ParameterError, r"images: expected float values in \[0, 1\], got values in \[-"),
+    (torch.ones(1, 3, 8, 8, dtype=torch.int32), ParameterError, r"images: expected uint8 or floating-point images, got dtype torch.int32"),
+    (torch.rand(3, 32, 32), LayoutError, r"got shape \(3, 32, 32\) \(one image\? add a batch axis: images\[None\]\)"),
+    (torch.rand(1, 3, 0, 32), LayoutError, r"images: expected images of at least 1x1 pixels, got shape \(1, 3, 0, 32\)"),
+    (np.zeros((1, 8, 0, 3), np.uint8), LayoutError, r"images: expected images of at least 1x1 pixels"),
+    (torch.full((2, 3, 8, 8), torch.nan), NonFiniteError, r"images: expected finite pixel values, got NaN or Inf in image 0"),
+    (np.full((1, 8, 8, 3), np.inf, np.float32), NonFiniteError, r"images: expected finite pixel values"),
+    (np.empty((1, 8, 8, 3), dtype=object), ParameterError, r"images: expected uint8 or floating-point images, got dtype object"),
+    (np.zeros((1, 8, 8, 3), dtype="U1"), ParameterError, r"images: expected uint8 or floating-point images, got dtype <U1"),
+    (torch.zeros(1, 3, 8, 8, dtype=torch.complex64), ParameterError, r"images: expected uint8 or floating-point images"),
+    ([], LayoutError, r"images: expected at least one image, got an empty list"),
+    (["x.png"], ParameterError, r"images\[0\]: expected a PIL image in a list, got str"),
+    ("x.png", ParameterError, r"images: expected a numpy array, a torch tensor or a list of PIL images, got str"),
+]
+
+
+@pytest.mark.parametrize(("images", "error", "message"), IMAGE_ERRORS)
+def test_bad_images_raise_textnorm_errors_naming_images(images: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        _tiny.tiny_open_clip().encode_images(images)  # type: ignore[arg-type]
 
 
 def test_option_errors() -> None:

@@ -5,22 +5,28 @@ Both follow the convention of DDPO-style trainers, ``reward_fn(images, prompts, 
 adapts them to the plain ``(images, prompts) -> rewards`` convention.
 
 For each image, TextNormReward scores the prompt list ``[prompt, *contrastive]`` with every
-scorer (one image encoding per scorer, cached text embeddings), then turns the scores into the
-target prompt's confidence with `textnorm.confidence` (one scorer) or `textnorm.ensemble`
-(several). Gradients flow to the images when they require grad.
+scorer (one image encoding per scorer, cached text embeddings), then turns each scorer's scores
+into the target prompt's confidence with `textnorm.normalize.confidence`, once per scorer; an
+ensemble combines those confidences as `textnorm.normalize.ensemble` does. Prompts are checked
+once per call and the CSR offsets built once, on the host (the torch path copies them to the
+device once). Gradients flow to the images when they require grad.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-import textnorm
 from textnorm._core import LayoutError, ParameterError
+from textnorm.contrast import contrast as rule_contrast
+from textnorm.normalize import confidence
 from textnorm.scorers.base import Scorer
-from textnorm.scorers.images import Images
+from textnorm.scorers.images import Images, batch_shape_message
 
 __all__ = ["RawReward", "TextNormReward", "as_plain"]
 
@@ -48,11 +54,27 @@ def _batch_size(images: Images) -> int:
         raise ParameterError(
             f"images: expected a batch array, tensor or list of PIL images, got {type(images).__name__}"
         )
+    if len(shape) != 4:
+        raise LayoutError(batch_shape_message(tuple(int(n) for n in shape)))
     return int(shape[0])
 
 
 def _out_device(images: Images) -> torch.device:
     return images.device if isinstance(images, torch.Tensor) else torch.device("cpu")
+
+
+def _real(value: Any, name: str, *, positive: bool) -> float:
+    """A finite real number (numpy scalars included, bools not): > 0, or >= 0."""
+    expected = "a finite number > 0" if positive else "a finite number >= 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name}: expected {expected}, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ParameterError(f"{name}: expected {expected}, got an int too large for a float") from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ParameterError(f"{name}: expected {expected}, got {value!r}")
+    return number
 
 
 def _hits_misses(scorers: Sequence[Scorer]) -> tuple[int, int]:
@@ -65,18 +87,49 @@ def _hit_rate(before: tuple[int, int], after: tuple[int, int]) -> float:
     return hits / (hits + misses) if hits + misses else 1.0
 
 
+def _is_rule_contrast(fn: Any) -> bool:
+    """`textnorm.contrast` itself, or a functools.partial of it (rules, k, seed, lexicon bound)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn is rule_contrast
+
+
 def _as_set(found: Any, prompt: str) -> list[str]:
-    """A callable's answer: a list of prompts, or a ContrastiveSets holding `prompt`'s set."""
+    """A per-prompt callable's answer: a list of prompts, or a ContrastiveSets holding `prompt`."""
     if hasattr(found, "prompt_lists"):
-        lists = found.prompt_lists()
-        match = [lst for lst in lists if lst and lst[0] == prompt]
-        return list((match or lists or [[prompt]])[0][1:])
+        lists = [lst for lst in found.prompt_lists() if lst]
+        match = [lst for lst in lists if lst[0] == prompt]
+        if not match:
+            targets = [lst[0] for lst in lists]
+            shown = f"{targets[:3]!r}{' ...' if len(targets) > 3 else ''}"
+            raise ParameterError(
+                f"contrast: the callable returned a ContrastiveSets for {shown} when asked for "
+                f"{prompt!r}; expected one that holds {prompt!r} as a target"
+            )
+        return list(match[0][1:])
     if isinstance(found, str) or not isinstance(found, Sequence):
         raise ParameterError(
             f"contrast: the callable returned {type(found).__name__} for {prompt!r}; expected a "
             "list of strings or a ContrastiveSets"
         )
     return list(found)
+
+
+def _combine(confidences: list[torch.Tensor], method: str, lam: float) -> torch.Tensor:
+    """The ensemble of per-scorer confidences, as `textnorm.normalize.ensemble` forms it: their
+    mean, minus ``lam`` times their population variance ("ur") or standard deviation ("ur_std").
+    Computed in float64, returned in the confidences' dtype; the std's gradient is 0, not NaN,
+    where the scorers agree exactly."""
+    stack = torch.stack(confidences)
+    work = stack.double()
+    mean = work.mean(dim=0)
+    if method != "mean":
+        var = ((work - mean) ** 2).mean(dim=0)
+        if method == "ur_std":
+            spread = var > 0
+            var = torch.where(spread, var, torch.ones_like(var)).sqrt() * spread
+        mean = mean - lam * var
+    return mean.to(stack.dtype)
 
 
 class TextNormReward:
@@ -86,13 +139,16 @@ class TextNormReward:
         scorers: one `Scorer` or a list (an ensemble over their confidences).
         contrast: contrastive prompts per target prompt: a ContrastiveSets
             (`textnorm.contrast(...)`, looked up by target prompt), a mapping
-            ``{prompt: [contrastive, ...]}``, or a callable ``prompt -> list[str]`` or
-            ``prompt -> ContrastiveSets`` for unseen prompts (memoised per prompt).
-        scale: inverse temperature (the paper's grid: 0.1, 1, 3, 5, 10).
+            ``{prompt: [contrastive, ...]}``, or a callable for unseen prompts (memoised per
+            prompt): `textnorm.contrast` itself or a ``functools.partial`` of it (called once per
+            call with that call's unseen prompts), or any ``prompt -> list[str]`` or
+            ``prompt -> ContrastiveSets`` (the answer must hold that prompt as a target).
+        scale: inverse temperature (the paper's grid: 0.1, 1, 3, 5, 10); any finite real > 0,
+            numpy scalars included.
         mode: "minmax" (rescale each row to [0, 1] first; the default) or "temperature".
         method: ensemble over scorers: "mean", "ur" (mean minus ``lam`` times the variance)
             or "ur_std" (minus ``lam`` times the std).
-        lam: the uncertainty penalty for "ur" / "ur_std".
+        lam: the uncertainty penalty for "ur" / "ur_std", a finite real >= 0.
         on_empty: a prompt whose contrastive set is empty: "raise" (default), or "raw" to
             reward that image with the mean raw target score over scorers instead; such rows
             are flagged in ``info["fallback"]``. Raw scores are not on the confidence scale,
@@ -101,13 +157,27 @@ class TextNormReward:
     Calling it returns ``(rewards, info)``: rewards (B,) float32 on the images' device, and
     info with per-scorer ``raw`` target scores and ``confidence`` ({scorer id: (B,)}),
     ``set_size`` (K per image), ``fallback`` (bool per image) and ``cache_hit_rate``.
+
+    Example:
+        >>> import textnorm
+        >>> reward = textnorm.TextNormReward(scorer, textnorm.contrast, scale=3.0)
+        >>> rewards, info = reward(images, ["two red cubes", "a cat"], None)
+        >>> rewards.shape, bool(((rewards > 0) & (rewards < 1)).all())
+        (torch.Size([2]), True)
     """
 
     def __init__(
         self, scorers: Scorer | Sequence[Scorer], contrast: Contrast, *, scale: float = 1.0,
         mode: str = "minmax", method: str = "mean", lam: float = 0.0, on_empty: str = "raise",
     ) -> None:
-        self.scorers = [scorers] if isinstance(scorers, Scorer) else list(scorers)
+        if isinstance(scorers, Scorer):
+            self.scorers = [scorers]
+        elif isinstance(scorers, (str, bytes)) or not isinstance(scorers, Iterable):
+            raise ParameterError(
+                f"scorers: expected a textnorm Scorer or a list of them, got {type(scorers).__name__}"
+            )
+        else:
+            self.scorers = list(scorers)
         if not self.scorers:
             raise ParameterError("scorers: expected at least one scorer, got none")
         for i, scorer in enumerate(self.scorers):
@@ -119,26 +189,27 @@ class TextNormReward:
                     "image's scores across prompts, which a prompt-free model cannot tell apart; "
                     "use textnorm.RawReward for it"
                 )
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise ParameterError(f"scale: expected a positive number, got {scale!r}")
+        self.scale = _real(scale, "scale", positive=True)
         choices = (("mode", mode, _MODES), ("method", method, _METHODS), ("on_empty", on_empty, _ON_EMPTY))
         for name, value, allowed in choices:
-            if value not in allowed:
+            if not isinstance(value, str) or value not in allowed:
                 raise ParameterError(f"{name}: expected one of {allowed}, got {value!r}")
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
-            raise ParameterError(f"lam: expected a number >= 0, got {lam!r}")
-        self.scale, self.lam = float(scale), float(lam)
+        self.lam = _real(lam, "lam", positive=False)
         self.mode, self.method, self.on_empty = mode, method, on_empty
-        self._lookup: Callable[[str], Any] | None = None
+        self._lookup: Callable[[Any], Any] | None = None
+        self._batched = False
         self._sets: dict[str, tuple[str, ...]] = {}
         if hasattr(contrast, "prompt_lists"):
             for lst in contrast.prompt_lists():
                 self._sets.setdefault(lst[0], self._clean(lst[0], lst[1:]))
         elif isinstance(contrast, Mapping):
             for prompt, others in contrast.items():
+                if not isinstance(prompt, str):
+                    raise ParameterError(f"contrast: expected str keys (target prompts), got {type(prompt).__name__}")
                 self._sets[prompt] = self._clean(prompt, others)
         elif callable(contrast):
             self._lookup = contrast
+            self._batched = _is_rule_contrast(contrast)
         else:
             raise ParameterError(
                 "contrast: expected a ContrastiveSets, a dict {prompt: [contrastive, ...]} or a "
@@ -163,31 +234,46 @@ class TextNormReward:
                 raise ParameterError(f"contrast[{prompt!r}]: expected strings, got {type(other).__name__}")
         return tuple(dict.fromkeys(o for o in others if o != prompt))
 
-    def contrastive(self, prompt: str) -> tuple[str, ...]:
-        """The contrastive prompts of `prompt` (target excluded), memoised."""
-        found = self._sets.get(prompt)
-        if found is not None:
-            return found
+    def _resolve(self, prompts: list[str]) -> None:
+        """Memoise the contrastive sets of the prompts not seen yet (prompts already checked)."""
+        unseen = [p for p in dict.fromkeys(prompts) if p not in self._sets]
+        if not unseen:
+            return
         if self._lookup is None:
             raise ParameterError(
-                f"prompts: no contrastive set for {prompt!r} in contrast (it holds "
+                f"prompts: no contrastive set for {unseen[0]!r} in contrast (it holds "
                 f"{len(self._sets)} prompts); pass a callable to make sets for unseen prompts"
             )
-        found = self._clean(prompt, _as_set(self._lookup(prompt), prompt))
-        self._sets[prompt] = found
-        return found
+        if not self._batched:
+            for prompt in unseen:
+                self._sets[prompt] = self._clean(prompt, _as_set(self._lookup(prompt), prompt))
+            return
+        lists = self._lookup(unseen).prompt_lists()
+        if len(lists) != len(unseen):
+            raise ParameterError(
+                f"contrast: expected {len(unseen)} sets from textnorm.contrast, got {len(lists)}"
+            )
+        for prompt, lst in zip(unseen, lists):
+            if not lst or lst[0] != prompt:
+                raise ParameterError(f"contrast: expected the set of {prompt!r} from textnorm.contrast, got {lst[:1]!r}")
+            self._sets[prompt] = self._clean(prompt, lst[1:])
+
+    def contrastive(self, prompt: str) -> tuple[str, ...]:
+        """The contrastive prompts of `prompt` (target excluded), memoised."""
+        self._resolve(_check_prompts([prompt]))
+        return self._sets[prompt]
 
     def __call__(
         self, images: Images, prompts: Sequence[str], metadata: Any = None
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Calibrated rewards of `images` for `prompts` (`metadata` is accepted and ignored)."""
         prompts = _check_prompts(prompts)
-        if _batch_size(images) != len(prompts):
-            raise LayoutError(
-                f"prompts: expected one prompt per image ({_batch_size(images)}), got {len(prompts)}"
-            )
-        lists = [[p, *self.contrastive(p)] for p in prompts]
-        empty = [len(lst) == 1 for lst in lists]
+        n_images = _batch_size(images)
+        if n_images != len(prompts):
+            raise LayoutError(f"prompts: expected one prompt per image ({n_images}), got {len(prompts)}")
+        self._resolve(prompts)
+        sets = [self._sets[p] for p in prompts]
+        empty = [not s for s in sets]
         if any(empty) and self.on_empty == "raise":
             i = empty.index(True)
             raise ParameterError(
@@ -195,26 +281,29 @@ class TextNormReward:
                 "at least one contrastive prompt; pass on_empty='raw' to reward such images with "
                 "the raw score instead"
             )
+        # One CSR layout for every scorer, built once on the host: the normaliser's core path
+        # reads host offsets directly, its torch path copies them to the device once.
+        flat = [text for p, s in zip(prompts, sets, strict=True) for text in (p, *s)]
+        sizes = torch.tensor([1 + len(s) for s in sets], dtype=torch.int64)
+        owner = torch.repeat_interleave(torch.arange(n_images), sizes)
+        offsets = torch.zeros(n_images + 1, dtype=torch.int64)
+        offsets[1:] = torch.cumsum(sizes, 0)
         device = _out_device(images)
         before = _hits_misses(self.scorers)
-        scored = [s.score_sets(images, lists) for s in self.scorers]
+        what = "prompts: expected one prompt"
+        values = [s._score_flat(images, flat, owner, n_images, what=what).to(device) for s in self.scorers]
         hit_rate = _hit_rate(before, _hits_misses(self.scorers))
-        values = [v.to(device) for v, _ in scored]
-        offsets = scored[0][1].to(device)
-        opts: dict[str, Any] = {"offsets": offsets, "scale": self.scale, "mode": self.mode}
-        confidences = [textnorm.confidence(v, **opts) for v in values]
-        if len(values) == 1:
-            rewards = confidences[0]
-        else:
-            rewards = textnorm.ensemble(torch.stack(values), method=self.method, lam=self.lam, **opts)
-        raw = [v[offsets[:-1]] for v in values]
+        confidences = [confidence(v, offsets=offsets, scale=self.scale, mode=self.mode) for v in values]
+        rewards = confidences[0] if len(values) == 1 else _combine(confidences, self.method, self.lam)
+        starts = offsets[:-1].to(device)
+        raw = [v.index_select(0, starts) for v in values]
         fallback = torch.tensor(empty, device=device)
         if any(empty):
             rewards = torch.where(fallback, torch.stack(raw).mean(0), rewards)
         info: dict[str, Any] = {
             "raw": {s.id: r.detach() for s, r in zip(self.scorers, raw, strict=True)},
             "confidence": {s.id: c.detach() for s, c in zip(self.scorers, confidences, strict=True)},
-            "set_size": torch.diff(offsets) - 1,
+            "set_size": (sizes - 1).to(device),
             "fallback": fallback,
             "cache_hit_rate": hit_rate,
         }

@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             if value is not None:
                 overrides[name] = tuple(value) if isinstance(value, list) else value
         cfg = replace(cfg, **overrides).validate()
+        from textnorm.cli import writable_dir
+
+        writable_dir(args.out, "--out")
         print(f"textnorm demo: best-of-n up to {cfg.samples} on {len(cfg.proxies)} proxies; "
               f"RL {cfg.rl_mode} on {cfg.primary}, seeds {list(cfg.seeds)} -> {args.out}", flush=True)
         run_demo(cfg, args.out, log=lambda m: print(f"  {m}", flush=True))

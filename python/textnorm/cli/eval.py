@@ -13,18 +13,60 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from textnorm._core import ParameterError, TextnormError
+from textnorm.cli import non_negative_int, positive_int, writable_dir
+from textnorm.eval.metrics import METRICS
+
 _BUILTIN = ("clip", "pickscore", "blip2", "imagereward", "hpsv2")
 
 
-def _floats(text: str) -> list[float]:
+def _grid(text: str, *, positive: bool) -> list[float]:
+    """Comma-separated finite numbers, each > 0 (`positive`) or >= 0; at least one."""
+    bound = "> 0" if positive else ">= 0"
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    bad = [v for v in values if not math.isfinite(v) or v < 0 or (positive and v == 0)]
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers {bound}, got {text!r}")
+    return values
+
+
+def _scales(text: str) -> list[float]:
+    return _grid(text, positive=True)
+
+
+def _lambdas(text: str) -> list[float]:
+    return _grid(text, positive=False)
+
+
+def _folds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (k-fold needs two folds), got {value}")
+    return value
+
+
+# Library arguments whose errors the options below stand for: a loader's "root: ..." is "--root: ...".
+_OPTION_OF = {"root": "--root", "path": "--root", "images_dir": "--images", "category": "--categories",
+              "cache": "--cache"}
+
+
+def _as_option(exc: TextnormError) -> TextnormError:
+    """The same error with the library argument it names replaced by the command-line option."""
+    name, sep, rest = str(exc).partition(": ")
+    if sep and name in _OPTION_OF:
+        return type(exc)(f"{_OPTION_OF[name]}: {rest}")
+    return exc
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,18 +83,19 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder for the report")
     p.add_argument("--cache", type=Path, default=None, help="score-cache folder (default: OUT/cache)")
     p.add_argument("--refresh-cache", action="store_true", help="recompute scores even when cached")
-    p.add_argument("--folds", type=int, default=5, help="k of the k-fold over prompts")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--select", default="auroc", help="metric maximised on the training folds")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    p.add_argument("--scales", type=_floats, default=[0.1, 1.0, 3.0, 5.0, 10.0])
-    p.add_argument("--lambdas", type=_floats, default=[0.05, 0.1, 0.5, 1.0])
+    p.add_argument("--folds", type=_folds, default=5, help="k of the k-fold over prompts (>= 2)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--select", default="auroc", choices=(*METRICS, "pairwise_acc"),
+                   help="metric maximised on the training folds")
+    p.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--scales", type=_scales, default=[0.1, 1.0, 3.0, 5.0, 10.0], help="finite numbers > 0")
+    p.add_argument("--lambdas", type=_lambdas, default=[0.05, 0.1, 0.5, 1.0], help="finite numbers >= 0")
     p.add_argument("--mode", choices=("minmax", "temperature"), default="minmax")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--world-prompts", type=int, default=40, help="world: prompts per category")
-    p.add_argument("--world-images", type=int, default=16, help="world: images per prompt")
-    p.add_argument("--contrast-k", type=int, default=16,
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--world-prompts", type=positive_int, default=40, help="world: prompts per category")
+    p.add_argument("--world-images", type=positive_int, default=16, help="world: images per prompt")
+    p.add_argument("--contrast-k", type=positive_int, default=16,
                    help="world: contrastive prompts per prompt from textnorm.contrast (seeded)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -70,8 +113,6 @@ def _split_spec(spec: str) -> tuple[str, str]:
 
 def build_scorer(spec: str, *, device: str) -> Any:
     """A scorer from a spec: a built-in name (``=SOURCE`` optional) or ``module:factory[=ARG]``."""
-    from textnorm._core import ParameterError
-
     name, _, arg = spec.partition("=")
     if ":" in name and name.split(":", 1)[0] not in _BUILTIN:
         module, _, attr = name.partition(":")
@@ -98,8 +139,6 @@ def build_scorer(spec: str, *, device: str) -> Any:
 
 def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """({category: Benchmark}, {category: loader of images or None})."""
-    from textnorm._core import ParameterError
-
     cats = [c for c in (args.categories or "").split(",") if c] or None
     if args.benchmark == "tia2":
         from textnorm.eval.tia2 import CATEGORIES, load_tia2
@@ -130,21 +169,64 @@ def _load_benches(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
                       contrast_k=args.contrast_k)
 
 
+def _check_folds(args: argparse.Namespace, benches: dict[str, Any]) -> None:
+    data = "--world-images" if args.benchmark == "world" else "--root"
+    for cat, bench in benches.items():
+        n = len(bench.scored_prompts)
+        if n == 0:
+            raise ParameterError(
+                f"{data}: no prompt of {cat} has images of both majority labels (aligned and not), so "
+                "there is nothing to rank; every metric needs both classes within a prompt"
+            )
+        if n == 1:
+            raise ParameterError(
+                f"--folds: cross-validation over prompts needs at least 2 scored prompts, {cat} has 1"
+            )
+        if args.folds > n:
+            raise ParameterError(f"--folds: expected 2 to {n} (the scored prompts of {cat}), got {args.folds}")
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ParameterError(f"--device: expected a torch device such as cpu or cuda:0, got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"--device: {device!r} asked for, but torch sees no CUDA device")
+
+
+def _build(spec: str, device: str) -> Any:
+    try:
+        return build_scorer(spec, device=device)
+    except TextnormError as exc:
+        if str(exc).startswith("--scorers"):
+            raise
+        raise type(exc)(f"--scorers: {spec}: {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    from textnorm._core import ParameterError
+    """Run ``textnorm eval``; library errors are reported against the option they came from."""
+    try:
+        return _run(args)
+    except TextnormError as exc:
+        raise _as_option(exc) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
     from textnorm.eval.cache import ScoreCache, compute_raw_scores, scorer_id
     from textnorm.eval.calibrate import default_systems
     from textnorm.eval.evaluate import evaluate_category
     from textnorm.eval.report import write_report
 
+    writable_dir(args.out, "--out")
+    if args.cache is not None:
+        writable_dir(args.cache, "--cache")
     benches, loaders = _load_benches(args)
     if not benches:
         raise ParameterError(f"--categories: none of {args.categories!r} is in the benchmark")
-    for cat, bench in benches.items():
-        if not 2 <= args.folds <= len(bench.scored_prompts):
-            raise ParameterError(
-                f"--folds: expected 2 to {len(bench.scored_prompts)} (scored prompts of {cat}), got {args.folds}"
-            )
+    _check_folds(args, benches)
     specs = [_split_spec(s.strip()) for s in args.scorers.split(",") if s.strip()]
     labels = [label for label, _ in specs]
     if not specs or len(set(labels)) != len(labels):
@@ -158,7 +240,9 @@ def run(args: argparse.Namespace) -> int:
             hit = cache.get(sid, bench) if sid is not None else None
             if hit is None:
                 if spec not in built:  # the model is loaded only when some category misses
-                    built[spec] = build_scorer(spec, device=args.device)
+                    if not built:
+                        _check_device(args.device)
+                    built[spec] = _build(spec, args.device)
                     cache.set_alias(spec, scorer_id(built[spec]))
                 sid = scorer_id(built[spec])
                 hit = None if args.refresh_cache else cache.get(sid, bench)

@@ -123,6 +123,18 @@ def build_reward(spec: Any, prompts: Any, *, option: str) -> Any:
     return TextNormReward([build_scorer(s, device=device) for s in specs], contrast, **opts)
 
 
+def _check_run_options(cfg: Any) -> None:
+    """What the command line can check before any model loads: the seed and the output folder."""
+    from pathlib import Path
+
+    from textnorm._core import ParameterError
+    from textnorm.cli import writable_dir
+
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**63:
+        raise ParameterError(f"--seed: expected an integer in [0, 2**63), received {cfg.seed!r}")
+    writable_dir(Path(cfg.run.output_dir), "--run.output_dir")
+
+
 def run(args: argparse.Namespace) -> int:
     from textnorm._core import NonFiniteError, TextnormError
     from textnorm.train.config import load_config
@@ -134,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.setdefault("prompts.source", "file")
     try:
         cfg = load_config(args.config, overrides=overrides)
+        _check_run_options(cfg)
         from textnorm.train.checkpoint import StopRequested
         from textnorm.train.prompts import load_prompts
         from textnorm.train.runner import train

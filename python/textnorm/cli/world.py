@@ -117,7 +117,9 @@ def _render(args: argparse.Namespace) -> int:
             images, _, kinds = render_near_misses(flat, kind=kind, seed=seeds, size=args.size)
     except TextnormError as exc:
         return _fail(str(exc))
-    args.out.mkdir(parents=True, exist_ok=True)
+    from textnorm.cli import writable_dir
+
+    writable_dir(args.out, "--out")  # an unwritable folder: one line from cli.main
     manifest = []
     for i, (img, prompt, seed, kind) in enumerate(zip(images, flat, seeds, kinds)):  # type: ignore[arg-type]
         name = f"{i:05d}.png"

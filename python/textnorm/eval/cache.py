@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from textnorm._core import LayoutError, ParameterError
+from textnorm.eval._files import read_json
 from textnorm.eval.benchmark import Benchmark
 
 __all__ = ["RawScores", "ScoreCache", "SetScorer", "compute_raw_scores", "scorer_id"]
@@ -101,8 +103,13 @@ def _load_pil(paths: Sequence[Path]) -> list[Any]:
 
     out = []
     for p in paths:
-        with Image.open(p) as im:
-            out.append(im.convert("RGB"))
+        try:
+            with Image.open(p) as im:
+                out.append(im.convert("RGB"))
+        except FileNotFoundError:
+            raise ParameterError(f"images_dir: the image {p} does not exist") from None
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # corrupt, truncated, huge
+            raise ParameterError(f"images_dir: {p} is not a readable image ({exc})") from None
     return out
 
 
@@ -181,9 +188,13 @@ class ScoreCache:
         path = self._index_path()
         if not path.is_file():
             return {"version": _VERSION, "entries": {}}
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, name="cache")
+        if not isinstance(data, dict):
+            raise LayoutError(f"cache: {path} is not a score-cache index; remove it or use another cache folder")
         if data.get("version") != _VERSION:
             raise LayoutError(f"cache: {path} has version {data.get('version')!r}, expected {_VERSION}")
+        if not isinstance(data.get("entries"), dict):
+            raise LayoutError(f"cache: {path} is not a score-cache index; remove it or use another cache folder")
         return dict(data)
 
     @staticmethod
@@ -195,10 +206,18 @@ class ScoreCache:
         """Cached raw scores, or None when absent."""
         prompts = list(bench.scored_prompts if prompts is None else prompts)
         entry = self._index()["entries"].get(self.key(sid, bench, prompts))
-        if entry is None or not (self.directory / entry["file"]).is_file():
+        if entry is None:
             return None
-        with np.load(self.directory / entry["file"], allow_pickle=False) as z:
-            return RawScores([str(p) for p in z["prompts"]], z["values"], z["offsets"], z["image_offsets"])
+        path = self.directory / str(entry.get("file")) if isinstance(entry, dict) else self.directory
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return RawScores([str(p) for p in z["prompts"]], z["values"], z["offsets"], z["image_offsets"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise LayoutError(
+                f"cache: {path} is damaged ({type(exc).__name__}: {exc}); recompute it with --refresh-cache"
+            ) from None
 
     def put(self, sid: str, bench: Benchmark, raw: RawScores) -> Path:
         """Store raw scores atomically; returns the data file."""

@@ -25,6 +25,7 @@ from textnorm._core import ParameterError
 from textnorm.eval.benchmark import Benchmark
 from textnorm.eval.cache import RawScores
 from textnorm.eval.metrics import choose_tie_threshold, pairwise_accuracy, prompt_metrics
+from textnorm.normalize import confidence, ensemble
 
 __all__ = [
     "LAMBDA_GRID",
@@ -76,17 +77,13 @@ def default_systems(
 
 
 def _confidence(raw: RawScores, scale: float, mode: str) -> NDArray[np.float64]:
-    import textnorm
-
-    return np.asarray(textnorm.confidence(raw.values, offsets=raw.offsets, scale=scale, mode=mode), dtype=np.float64)
+    return np.asarray(confidence(raw.values, offsets=raw.offsets, scale=scale, mode=mode), dtype=np.float64)
 
 
 def _ensemble(raws: Sequence[RawScores], scale: float, mode: str, method: str, lam: float) -> NDArray[np.float64]:
-    import textnorm
-
     logits = np.stack([r.values for r in raws])
     return np.asarray(
-        textnorm.ensemble(logits, offsets=raws[0].offsets, scale=scale, mode=mode, method=method, lam=lam),
+        ensemble(logits, offsets=raws[0].offsets, scale=scale, mode=mode, method=method, lam=lam),
         dtype=np.float64,
     )
 

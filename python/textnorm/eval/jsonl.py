@@ -6,8 +6,10 @@ One line per image::
      "category": "counting", "contrast": ["one red cube", "three red cubes"]}
 
 - ``prompt``, ``image`` and ``labels`` are required; labels are 1 (aligned), 0 (not aligned) or
-  -1 (missing), any number per image (rows are padded with -1 to the widest).
+  -1 (missing), JSON integers, any number per image (rows are padded with -1 to the widest).
 - ``category`` is optional (``"default"`` when absent).
+- Types are checked, never coerced (``"image": null`` is an error, not the path ``None``); every
+  error names the file and line.
 - ``contrast`` is optional; give it on at least one line of a prompt; lines of the same prompt
   that give it must agree. A prompt without one has an empty contrastive set (TextNorm then
   returns 1 for it, so such data suits only the raw rewards).
@@ -16,12 +18,12 @@ One line per image::
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from textnorm._core import LayoutError, ParameterError
+from textnorm.eval._files import label_list, parse_json, read_text, str_list, string
 from textnorm.eval.benchmark import Benchmark, from_records
 
 __all__ = ["load_jsonl"]
@@ -56,34 +58,28 @@ def load_jsonl(
         raise ParameterError(f"path: expected a JSON Lines file, got {path} (not a file)")
     base = Path(images_dir) if images_dir is not None else path.parent
     cats: dict[str, dict[str, tuple[list[str] | None, list[str], list[list[int]]]]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LayoutError(f"path: {where} is not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise LayoutError(f"path: {where}: expected a JSON object, got {type(row).__name__}")
-            prompt = str(_field(row, "prompt", where))
-            image = str(_field(row, "image", where))
-            labels = _field(row, "labels", where)
-            if not isinstance(labels, list) or not all(v in (-1, 0, 1) and not isinstance(v, bool) for v in labels):
-                raise ParameterError(f"path: {where}: labels must be a list of -1/0/1, got {labels!r}")
-            contrast = row.get("contrast")
-            bad_contrast = not isinstance(contrast, list) or not all(isinstance(c, str) for c in contrast)
-            if contrast is not None and bad_contrast:
-                raise LayoutError(f"path: {where}: contrast must be a list of strings, got {contrast!r}")
-            prompts = cats.setdefault(str(row.get("category", "default")), {})
-            old_contrast, images, rows = prompts.setdefault(prompt, (contrast, [], []))
-            if contrast is not None and old_contrast is not None and contrast != old_contrast:
-                raise LayoutError(f"path: {where}: contrast of {prompt!r} differs from an earlier line")
-            if old_contrast is None and contrast is not None:
-                prompts[prompt] = (contrast, images, rows)
-            images.append(image)
-            rows.append([int(v) for v in labels])
+    for no, line in enumerate(read_text(path, name="path").split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{no}"
+        row = parse_json(line, name="path", where=where)
+        if not isinstance(row, dict):
+            raise LayoutError(f"path: {where}: expected a JSON object, got {type(row).__name__}")
+        prompt = string(_field(row, "prompt", where), name="path", where=f"{where}: prompt")
+        image = string(_field(row, "image", where), name="path", where=f"{where}: image")
+        labels = label_list(_field(row, "labels", where), name="path", where=f"{where}: labels")
+        contrast = row.get("contrast")
+        if contrast is not None:
+            contrast = str_list(contrast, name="path", where=f"{where}: contrast")
+        category = string(row.get("category", "default"), name="path", where=f"{where}: category")
+        prompts = cats.setdefault(category, {})
+        old_contrast, images, rows = prompts.setdefault(prompt, (contrast, [], []))
+        if contrast is not None and old_contrast is not None and contrast != old_contrast:
+            raise LayoutError(f"path: {where}: contrast of {prompt!r} differs from an earlier line")
+        if old_contrast is None and contrast is not None:
+            prompts[prompt] = (contrast, images, rows)
+        images.append(image)
+        rows.append(list(labels))
     if not cats:
         raise LayoutError(f"path: {path} holds no records")
     out: dict[str, Benchmark] = {}

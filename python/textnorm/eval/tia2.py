@@ -14,12 +14,12 @@ flat or with one sub-folder per category.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from textnorm._core import LayoutError, ParameterError
+from textnorm.eval._files import label_list, read_json, str_list, string
 from textnorm.eval.benchmark import Benchmark, from_records
 
 __all__ = ["CATEGORIES", "authors_reference", "load_tia2", "load_tia2_prompt_sets", "load_tia2_scores"]
@@ -30,10 +30,16 @@ CATEGORIES: tuple[str, ...] = ("counting", "composition", "comprehensive")
 def _read(path: Path, what: str) -> Any:
     if not path.is_file():
         raise ParameterError(f"root: expected the TIA2 {what} file at {path}, but it does not exist")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LayoutError(f"root: {path} is not valid JSON ({exc})") from exc
+    data = read_json(path, name="root")
+    if not isinstance(data, dict):
+        raise LayoutError(f"root: {path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _prompt_sets(path: Path) -> dict[str, list[str]]:
+    """{target: [contrastive prompts]}, every value checked to be a list of strings."""
+    data = _read(path, "prompt set")
+    return {k: str_list(v, name="root", where=f"{path}: [{k!r}]") for k, v in data.items()}
 
 
 def _category(category: str) -> str:
@@ -82,23 +88,28 @@ def load_tia2(
     """
     category = _category(category)
     root = Path(root)
-    prompt_sets = _read(root / "prompts" / f"prompt_set_{category}.json", "prompt set")
-    annotations = _read(root / "human_annotations" / f"human_labels_{category}.json", "human label")
-    if not isinstance(prompt_sets, dict) or not isinstance(annotations, dict):
-        raise LayoutError(f"root: expected JSON objects in the TIA2 {category} files under {root}")
+    prompt_sets = _prompt_sets(root / "prompts" / f"prompt_set_{category}.json")
+    labels_path = root / "human_annotations" / f"human_labels_{category}.json"
+    annotations = _read(labels_path, "human label")
     per_prompt: dict[str, tuple[list[str], list[list[int]]]] = {}
     for name, entry in annotations.items():
-        try:
-            caption, labels = entry["caption"], [int(v) for v in entry["human_labels"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LayoutError(f"root: annotation {name!r} of {category} lacks caption/human_labels") from exc
+        where = f"{labels_path}: [{name!r}]"
+        if not isinstance(entry, dict):
+            raise LayoutError(f"root: {where}: expected an object with caption and human_labels, "
+                              f"got {type(entry).__name__}")
+        for key in ("caption", "human_labels"):
+            if key not in entry:
+                raise LayoutError(f"root: {where}: lacks the required field {key!r}")
+        caption = string(entry["caption"], name="root", where=f"{where}.caption")
+        labels = label_list(entry["human_labels"], name="root", where=f"{where}.human_labels")
+        image = string(entry.get("image", name), name="root", where=f"{where}.image")
         if caption not in prompt_sets:
             raise LayoutError(
                 f"root: annotation {name!r} has caption {caption!r}, absent from the {category} prompt set"
             )
         images, rows = per_prompt.setdefault(caption, ([], []))
-        images.append(str(entry.get("image", name)))
-        rows.append(labels)
+        images.append(image)
+        rows.append(list(labels))
     records = {p: (prompt_sets[p], *per_prompt[p]) for p in prompt_sets if p in per_prompt}
     bench = from_records("tia2", category, records, images_dir=_images_dir(images_dir, category))
     bench.label_missing = label_missing
@@ -111,15 +122,38 @@ def load_tia2(
 
 def load_tia2_prompt_sets(root: str | os.PathLike[str], category: str) -> dict[str, list[str]]:
     """The {target: [contrastive prompts]} file of a category (all prompts, annotated or not)."""
-    data = _read(Path(root) / "prompts" / f"prompt_set_{_category(category)}.json", "prompt set")
-    return {str(k): [str(x) for x in v] for k, v in data.items()}
+    return _prompt_sets(Path(root) / "prompts" / f"prompt_set_{_category(category)}.json")
 
 
 def load_tia2_scores(root: str | os.PathLike[str], category: str) -> dict[str, dict[str, Any]]:
     """The authors' per-prompt metrics ``alignment_scores_{category}.json``:
-    {prompt: {"human": float, model: {metric: value}}}."""
-    data = _read(Path(root) / "alignment_scores" / f"alignment_scores_{_category(category)}.json", "alignment score")
-    return dict(data)
+    {prompt: {"human": float, model: {metric: value}}}.
+
+    Every prompt must carry the same models, each with a number for every metric of
+    :data:`~textnorm.eval.metrics.METRICS` (JSON null, the authors' NaN, is read as NaN)."""
+    from textnorm.eval.metrics import METRICS
+
+    path = Path(root) / "alignment_scores" / f"alignment_scores_{_category(category)}.json"
+    rows = _read(path, "alignment score")
+    if not rows:
+        raise LayoutError(f"root: {path}: expected per-prompt scores, got an empty object")
+    models: list[str] | None = None
+    for prompt, row in rows.items():
+        where = f"{path}: [{prompt!r}]"
+        if not isinstance(row, dict):
+            raise LayoutError(f"root: {where}: expected an object {{model: {{metric: value}}}}, "
+                              f"got {type(row).__name__}")
+        found = [m for m, v in row.items() if isinstance(v, dict)]
+        if models is None:
+            models = found
+        elif found != models:
+            raise LayoutError(f"root: {where}: expected the models {models} of the first prompt, got {found}")
+        for model in found:
+            for metric in METRICS:
+                value = row[model].get(metric, "absent")
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise LayoutError(f"root: {where}[{model!r}][{metric!r}]: expected a number, got {value!r}")
+    return dict(rows)
 
 
 def authors_reference(root: str | os.PathLike[str], category: str) -> dict[str, Any] | None:
@@ -132,8 +166,12 @@ def authors_reference(root: str | os.PathLike[str], category: str) -> dict[str, 
 
     rows = load_tia2_scores(root, category)
     models = [m for m, v in next(iter(rows.values())).items() if isinstance(v, dict)]
+    nan = float("nan")
     return {
         "metrics": list(METRICS),
-        "models": {m: macro_average({p: {k: r[m][k] for k in METRICS} for p, r in rows.items()}) for m in models},
+        "models": {
+            m: macro_average({p: {k: nan if r[m][k] is None else float(r[m][k]) for k in METRICS} for p, r in rows.items()})
+            for m in models
+        },
         "n_prompts": len(rows),
     }

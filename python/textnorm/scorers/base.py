@@ -158,7 +158,10 @@ class Scorer:
         Each distinct string is looked up once per call; misses are encoded together in
         batches of at most `max_batch_size`, without gradients (reward models are frozen).
         """
-        texts = _check_texts(texts, "texts")
+        return self._encode_checked(_check_texts(texts, "texts"))
+
+    def _encode_checked(self, texts: list[str]) -> torch.Tensor:
+        """`encode_text` of texts already checked to be a list of str."""
         distinct = list(dict.fromkeys(texts))
         if not distinct:
             raise LayoutError("texts: expected at least one text, got an empty list")
@@ -228,18 +231,30 @@ class Scorer:
         for i, prompts in enumerate(lists):
             if not prompts:
                 raise LayoutError(f"prompt_lists[{i}]: expected at least one prompt, got none")
-        pixels = self._prepare(images)
-        if pixels.shape[0] != len(lists):
-            raise LayoutError(
-                f"prompt_lists: expected one list per image ({pixels.shape[0]}), got {len(lists)}"
-            )
-        image_features = self._encode_prepared(pixels)
-        sizes = torch.tensor([len(p) for p in lists], device=self.device)
-        offsets = torch.zeros(len(lists) + 1, dtype=torch.int64, device=self.device)
-        offsets[1:] = torch.cumsum(sizes, 0)
+        sizes = torch.tensor([len(p) for p in lists], dtype=torch.int64)
         flat = [text for prompts in lists for text in prompts]
-        text_features = self.encode_text(flat)
-        owner = torch.repeat_interleave(torch.arange(len(lists), device=self.device), sizes)
+        owner = torch.repeat_interleave(torch.arange(len(lists)), sizes)
+        values = self._score_flat(images, flat, owner, len(lists), what="prompt_lists: expected one list")
+        offsets = torch.zeros(len(lists) + 1, dtype=torch.int64)
+        offsets[1:] = torch.cumsum(sizes, 0)
+        return values, offsets.to(self.device)
+
+    def _score_flat(
+        self, images: Images, flat: list[str], owner: torch.Tensor, n_images: int, *, what: str
+    ) -> torch.Tensor:
+        """Image ``owner[j]`` against ``flat[j]``: float32 scores on the model's device.
+
+        The work behind `score_sets`, for callers that checked the texts already (the rewards):
+        ``flat`` is a list of str, ``owner`` (len(flat),) int64 image indices (any device) and
+        ``n_images`` the number of images expected; `what` starts the error on a count
+        mismatch ("prompts: expected one prompt").
+        """
+        pixels = self._prepare(images)
+        if pixels.shape[0] != n_images:
+            raise LayoutError(f"{what} per image ({pixels.shape[0]}), got {n_images}")
+        image_features = self._encode_prepared(pixels)
+        text_features = self._encode_checked(flat)
+        owner = owner.to(self.device)
         step = self.max_batch_size if self.cross_encoder else len(flat)
         values = []
         for start in range(0, len(flat), step):
@@ -247,13 +262,15 @@ class Scorer:
             values.append(
                 self._paired(image_features.index_select(0, rows), text_features[start : start + step])
             )
-        return torch.cat(values).float(), offsets
+        return torch.cat(values).float()
 
     def score_pairs(self, images: Images, texts: Sequence[str]) -> torch.Tensor:
         """Image i against text i: float32, shape (B,). The raw reward."""
         texts = _check_texts(texts, "texts")
-        values, _ = self.score_sets(images, [[text] for text in texts])
-        return values
+        if not texts:
+            raise LayoutError("texts: expected one text per image, got an empty list")
+        owner = torch.arange(len(texts))
+        return self._score_flat(images, texts, owner, len(texts), what="texts: expected one text")
 
     def _all_pairs(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         """`_similarity` for cross-encoders: `_paired` over every (image, text) pair in chunks."""

@@ -8,6 +8,7 @@ images (DRaFT / AlignProp-style fine-tuning). Bicubic resizing is antialiased an
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -16,9 +17,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from textnorm._core import LayoutError, ParameterError
+from textnorm._core import LayoutError, NonFiniteError, ParameterError
 
-__all__ = ["CLIP_MEAN", "CLIP_STD", "ImagePreprocess", "Images", "prepare_images", "to_unit_batch"]
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "ImagePreprocess",
+    "Images",
+    "batch_shape_message",
+    "prepare_images",
+    "to_unit_batch",
+]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -89,20 +98,30 @@ class ImagePreprocess:
         return (unit - mean) / std
 
 
+def batch_shape_message(shape: tuple[int, ...], name: str = "images") -> str:
+    """The error for an image array that is not 4-D, with a hint for one unbatched image."""
+    hint = " (one image? add a batch axis: images[None])" if len(shape) == 3 else ""
+    return f"{name}: expected a batch of shape (B,H,W,3) or (B,3,H,W), got shape {shape}{hint}"
+
+
 def _from_array(images: torch.Tensor, name: str) -> torch.Tensor:
     if images.ndim != 4:
-        raise LayoutError(
-            f"{name}: expected a batch of shape (B,H,W,3) or (B,3,H,W), got shape {tuple(images.shape)}"
-        )
+        raise LayoutError(batch_shape_message(tuple(images.shape), name))
     if images.shape[0] == 0:
         raise LayoutError(f"{name}: expected at least one image, got an empty batch")
+    if 0 in images.shape[1:]:
+        raise LayoutError(f"{name}: expected images of at least 1x1 pixels, got shape {tuple(images.shape)}")
     if images.dtype == torch.uint8:
         channels_last = images.shape[-1] == 3
         unit = images.to(torch.float32) / 255.0
     elif images.is_floating_point():
         channels_last = images.shape[1] != 3 and images.shape[-1] == 3
         unit = images if images.dtype in (torch.float32, torch.float64) else images.float()
-        low, high = torch.aminmax(unit.detach())
+        low, high = torch.aminmax(unit.detach())  # NaN anywhere makes both NaN, Inf shows as ±inf
+        if not (math.isfinite(low.item()) and math.isfinite(high.item())):
+            finite = torch.isfinite(unit.detach()).flatten(1).all(dim=1)
+            b = int((~finite).nonzero()[0, 0])
+            raise NonFiniteError(f"{name}: expected finite pixel values, got NaN or Inf in image {b}")
         if low.item() < -_RANGE_SLACK or high.item() > 1.0 + _RANGE_SLACK:
             raise ParameterError(
                 f"{name}: expected float values in [0, 1], got values in "
@@ -129,7 +148,10 @@ def to_unit_batch(
     if isinstance(images, torch.Tensor):
         return [_from_array(images, name)]
     if isinstance(images, np.ndarray):
-        array = np.ascontiguousarray(images)
+        if images.dtype.kind not in "biuf":
+            raise ParameterError(f"{name}: expected uint8 or floating-point images, got dtype {images.dtype}")
+        # torch takes native byte order only; big-endian input is converted, not refused
+        array = np.ascontiguousarray(images, dtype=images.dtype.newbyteorder("="))
         array = array if array.flags.writeable else array.copy()  # torch refuses read-only memory
         return [_from_array(torch.from_numpy(array).to(device), name)]
     if isinstance(images, (list, tuple)):
