@@ -175,13 +175,14 @@ def test_worldbench_command_writes_its_report(tmp_path: Path) -> None:
 
     out = tmp_path / "wb"
     rc = main(["worldbench", "--quick", "--categories", "counting", "--prompts", "4", "--bootstrap", "20",
-               "--scorers", "count-blind", "--out", str(out)])
+               "--scorers", "count-blind", "--scales", "1,30", "--out", str(out)])
     assert rc == 0
     md = (out / "report.md").read_text()
     assert "| count-blind raw |" in md and "| count-blind: image-only share |" in md
     data = json.loads((out / "results.json").read_text())
     cell = data["sets"]["generated"]["counting"]["metrics"]["count-blind raw"]["auroc"]
     assert all(math.isfinite(cell[k]) for k in ("mean", "lo", "hi"))
+    assert data["settings"]["scales"] == [1.0, 30.0]
     assert main(["worldbench", "--quick", "--scorers", "count-blind", "--samples", "1"]) == 2
 
 

@@ -23,6 +23,13 @@ from pathlib import Path
 from typing import Any
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "worldbench", help="TIA2-like benchmark on the world generator's samples, judged exactly",
@@ -38,6 +45,8 @@ def add_parser(subparsers: Any) -> None:
                    help="images per prompt of the renders set (default 16; 0 skips it)")
     p.add_argument("--contrast-k", type=int, default=None, help="contrast prompts per prompt (default 16)")
     p.add_argument("--folds", type=int, default=None, help="k of the k-fold over prompts (default 5)")
+    p.add_argument("--scales", type=_floats, default=None,
+                   help="TextNorm scale grid, comma-separated (default: the paper's 0.1,1,3,5,10)")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="two categories, few prompts and samples")
@@ -56,7 +65,7 @@ def _config(args: argparse.Namespace) -> Any:
     given = {"categories": tuple(c for c in (args.categories or "").split(",") if c) or None,
              "n_prompts": args.prompts, "n_samples": args.samples, "num_steps": args.steps,
              "render_images": args.render_images, "contrast_k": args.contrast_k, "folds": args.folds,
-             "n_boot": args.bootstrap}
+             "n_boot": args.bootstrap, "scales": args.scales}
     base.update({k: v for k, v in given.items() if v is not None})
     return WorldBenchConfig(**base)
 
