@@ -64,14 +64,14 @@ def confidence(
     Args:
         logits: reward logits, dense ``(B, 1+K)``, 1-D values with ``offsets``, or padded
             ``(B, Kmax+1)`` with ``lengths``. numpy, any array-like, or a torch tensor.
-        offsets: CSR row boundaries, B+1 non-decreasing integers from 0 to ``len(values)``;
-            every row must hold at least its target.
+        offsets: CSR row boundaries, B+1 strictly increasing integers from 0 to
+            ``len(values)`` (every row holds at least its target).
         lengths: entries used per row of a padded matrix, each in ``[1, Kmax+1]``.
         scale: inverse temperature, a positive float or one per row ``(B,)``.
         mode: ``"minmax"`` (z = scale * (l - min l) / (max l - min l); a constant row gives
             exactly ``1 / (K+1)``) or ``"temperature"`` (z = scale * l).
         target: position of the target prompt in each row, an int or one per row ``(B,)``.
-        log: return the log-confidence, computed stably.
+        log: ``True`` for the log-confidence, computed stably (a bool; ``"False"`` is refused).
         nan_policy: ``"raise"`` on NaN/Inf logits, or ``"propagate"`` them as NaN rows.
 
     Returns:
