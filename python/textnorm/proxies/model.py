@@ -29,10 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from textnorm._core import ParameterError
+from textnorm.scorers.images import ImagePreprocess
 
-__all__ = ["PAD", "UNK", "ProxyCLIP", "ProxyConfig", "default_vocabulary", "tokenize"]
+__all__ = ["PAD", "PREPROCESS", "UNK", "ProxyCLIP", "ProxyConfig", "default_vocabulary", "tokenize"]
 
 PAD, UNK = "<pad>", "<unk>"
+#: The proxies' input: 64x64, channels mapped to about [-2, 2] (the background sits near +1.8).
+PREPROCESS = ImagePreprocess.of(64, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                                interpolation="bilinear", resize_mode="squash")
 _WORD = re.compile(r"[a-z]+|[0-9]+")
 
 

@@ -166,7 +166,7 @@ def train_preference(
         the recipe, final loss (mean of the last 50 steps) and the pool's agreement statistics.
     """
     from textnorm.proxies.scorer import load_proxy
-    from textnorm.proxies.training import PREPROCESS
+    from textnorm.proxies.model import PREPROCESS
     from textnorm.scorers.images import prepare_images
 
     seed = recipe.seed if seed is None else seed

@@ -56,8 +56,7 @@ from typing import Any
 import torch
 
 from textnorm._core import ParameterError
-from textnorm.proxies.model import ProxyCLIP, ProxyConfig
-from textnorm.proxies.training import PREPROCESS
+from textnorm.proxies.model import PREPROCESS, ProxyCLIP, ProxyConfig
 from textnorm.scorers.base import ModelLoadError, Scorer
 
 __all__ = ["NAMES", "ProxyScorer", "load_count_blind", "load_proxies", "load_proxy", "load_relation_blind"]

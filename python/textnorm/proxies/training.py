@@ -23,17 +23,14 @@ import torch.nn.functional as F
 
 from textnorm._core import ParameterError
 from textnorm.proxies.data import RECIPES, ProxyRecipe, make_batch
-from textnorm.proxies.model import ProxyCLIP, ProxyConfig
+from textnorm.proxies.model import PREPROCESS, ProxyCLIP, ProxyConfig
 
 if TYPE_CHECKING:
     from textnorm.proxies.preference import PreferenceRecipe
-from textnorm.scorers.images import ImagePreprocess, prepare_images
+from textnorm.scorers.images import prepare_images
 
 __all__ = ["PREPROCESS", "contrastive_loss", "save_proxy", "train_proxy"]
 
-#: The proxies' input: 64x64, channels mapped to about [-2, 2] (the background sits near +1.8).
-PREPROCESS = ImagePreprocess.of(64, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-                                interpolation="bilinear", resize_mode="squash")
 
 
 def contrastive_loss(
