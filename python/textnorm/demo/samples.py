@@ -52,11 +52,13 @@ def draw_samples(generator: object, prompts: Sequence[str], categories: Sequence
         raise ParameterError(f"n: expected a positive number of samples for some prompts, got {n!r}")
     reps = [p for p in prompts for _ in range(n)]
     images = np.empty((len(reps), 64, 64, 3), dtype=np.uint8)
-    for start in range(0, len(reps), batch):
+    aligned = np.empty(len(reps), dtype=bool)
+    for start in range(0, len(reps), batch):  # chunks bound the judge's float working memory
         chunk = reps[start:start + batch]
         lat = generator.sample(chunk, seed=seed * 1_000_003 + start, num_steps=num_steps)  # type: ignore[attr-defined]
-        images[start:start + len(chunk)] = render_slots(latent_to_slots(lat))
-    aligned = np.array([bool(r.aligned) for r in judge(images, reps)])
+        block = render_slots(latent_to_slots(lat))
+        images[start:start + len(chunk)] = block
+        aligned[start:start + len(chunk)] = [bool(r.aligned) for r in judge(block, chunk)]
     return SampleSet(list(prompts), list(categories), images.reshape(len(prompts), n, 64, 64, 3),
                      aligned.reshape(len(prompts), n))
 
