@@ -17,10 +17,8 @@ pub struct RuleDef {
     pub name: &'static str,
     /// Appends the rule's candidates for one parsed prompt, in a fixed order.
     pub run: fn(&Input, &mut Cands),
-    /// Whether `rules=None` runs it.
+    /// Whether `rules=None` runs it (what each rule does: its function's docs).
     pub default: bool,
-    /// One line for docs and error messages.
-    pub summary: &'static str,
 }
 
 /// Every rule, in its default order (the position is the rule's id in the bindings' output).
@@ -29,61 +27,51 @@ pub static RULES: &[RuleDef] = &[
         name: "drop",
         run: rules::drop,
         default: true,
-        summary: "with several objects, each object alone",
     },
     RuleDef {
         name: "count",
         run: counts::count,
         default: true,
-        summary: "each count moved to N-2..N+2 (>= 1) on its own, the subject's first",
     },
     RuleDef {
         name: "joint_count",
         run: counts::joint_count,
         default: false,
-        summary: "all counts moved together (the TIA2 composition template; changes two things)",
     },
     RuleDef {
         name: "hybrid",
         run: rules::hybrid,
         default: true,
-        summary: "for two objects X and Y, 'an X-like Y' and 'a Y-like X'",
     },
     RuleDef {
         name: "object",
         run: rules::object,
         default: true,
-        summary: "an object replaced by another, same supercategory first",
     },
     RuleDef {
         name: "color",
         run: rules::color,
         default: true,
-        summary: "a colour replaced by every other colour",
     },
     RuleDef {
         name: "attribute",
         run: rules::attribute,
         default: true,
-        summary: "a size, material or texture replaced by every other of its kind",
     },
     RuleDef {
         name: "binding",
         run: rules::binding,
         default: true,
-        summary: "two objects exchange their attributes",
     },
     RuleDef {
         name: "relation",
         run: rules::relation,
         default: true,
-        summary: "a spatial relation replaced by its opposite",
     },
     RuleDef {
         name: "swap",
         run: rules::swap,
         default: true,
-        summary: "the two objects around an asymmetric relation exchanged",
     },
 ];
 
