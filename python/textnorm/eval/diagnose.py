@@ -1,5 +1,6 @@
-"""The nuisance diagnostic: how much of a reward's spread over one prompt's images depends on the
-image alone? No labels needed; that part is exactly what TextNorm removes.
+"""The nuisance diagnostic: how much of a reward's spread over one prompt's images is shared by
+the whole prompt list (what TextNorm removes), and how much of it is looks (what the reward gives
+an image whatever it is asked)? No labels needed.
 
 Score every image of a prompt group against the group's prompt list ``[target, *contrast]``: an
 (M images) x (N = 1 + K prompts) matrix ``S`` per group, target in column 0. Groups may differ in
@@ -42,13 +43,16 @@ Reported quantities:
   centred target score ``s[i] = S[i, 0] - mean_i S[i, 0]``: ``(sum_g sum_i l s)^2 / (sum_g sum_i
   l^2 * sum_g sum_i s^2)``, the share of the target's spread that looks explain.
 
-Reading it: "image-only" is relative to the prompt list (the looks share is not). ``a[i]`` holds what an image scores on
-every prompt of the list alike: its looks (what a preference-trained reward likes whatever the
-prompt), but also how well it fits what the target and its near-misses share (the right objects
-at all, when only the count differs). A high share says TextNorm will change the ranking a lot;
-the ranking by parts (with labels) says in which direction: when ``image`` ranks aligned images
-as well as ``raw`` does, the row term is signal and calibration loses it; when it ranks them near
-chance and ``interaction`` ranks them well, it is nuisance and calibration removes it.
+Reading it: the image-only term is relative to the prompt list (the looks share is not). ``a[i]``
+holds what an image scores on every prompt of the list alike: its looks (what a
+preference-trained reward likes whatever the prompt), but also how well it fits what the target
+and its near-misses share (the right objects at all, when only the count differs). A high
+image-only share says TextNorm will change the ranking a lot; the looks share says how much of
+that is looks, without labels; with labels, the ranking by parts says in which direction: when
+``image`` ranks aligned images as well as ``raw`` does, the row term is signal and calibration
+loses it; when it ranks them near chance and ``interaction`` ranks them well, it is nuisance and
+calibration removes it. On the shipped contrastively trained world proxies the image-only share
+is 75-94% and the looks share 1-22%: the row term is mostly signal.
 
 Intervals are percentile bootstraps over groups (prompts are the unit, as in
 `textnorm.eval.bootstrap`): ratios are recomputed on each resample of groups.
