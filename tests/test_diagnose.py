@@ -219,3 +219,51 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_looks_share_recovers_a_planted_look_term_and_ignores_the_contrast_family() -> None:
+    """Target score = looks (shared with unrelated prompts) + signal; reference scores = looks +
+    independent noise. The looks share is the pooled squared correlation (checked against a
+    direct float64 computation) and lands near var_looks / (var_looks + var_signal)."""
+    rng = np.random.default_rng(8)
+    groups, refs = [], []
+    for _ in range(200):
+        looks = rng.normal(0, 1.0, 24)
+        signal = rng.normal(0, 2.0, 24)
+        family = rng.normal(0, 3.0, (24, 1))  # shared by the target and its near-misses only
+        groups.append(np.c_[looks + signal, looks[:, None] + rng.normal(0, 2.0, (24, 6))] + family)
+        refs.append(looks[:, None] + rng.normal(0, 0.3, (24, 8)))
+    out = diagnose(groups, reference=refs, n_boot=300)
+    assert out.looks_share is not None
+    lc = [r.mean(axis=1) - r.mean(axis=1).mean() for r in refs]
+    tc = [g[:, 0] - g[:, 0].mean() for g in groups]
+    cross = sum(float(x @ y) for x, y in zip(lc, tc))
+    want = cross**2 / (sum(float(x @ x) for x in lc) * sum(float(y @ y) for y in tc))
+    assert out.looks_share.mean == pytest.approx(want, rel=1e-10)
+    # the family term (variance 9) is far from the looks (variance 1) in this signal-rich set
+    assert out.looks_share.mean == pytest.approx(1.0 / (1.0 + 4.0 + 9.0), abs=0.03)
+    assert out.looks_share.lo <= out.looks_share.mean <= out.looks_share.hi
+    # the contrast-set share sees the family as image-only too: it cannot tell the two apart
+    assert out.image_share.mean > 0.5
+    labels = [(g[:, 0] > np.median(g[:, 0])).astype(int) for g in groups]
+    ranked = diagnose(groups, reference=refs, labels=labels, n_boot=20).ranking
+    assert ranked is not None and set(ranked) == {"raw", "image", "interaction", "looks"}
+    assert "looks share" in diagnosis_markdown({"x": out})
+    with pytest.raises(LayoutError, match=r"reference\[0\]"):
+        diagnose(groups[:1], reference=[np.zeros((3, 2))])
+    with pytest.raises(LayoutError, match="reference"):
+        diagnose(groups[:1], reference=[])
+
+
+def test_reference_lists_exclude_the_target_and_its_contrast() -> None:
+    from textnorm.eval.diagnose import reference_lists
+
+    prompts = [f"p{i}" for i in range(10)]
+    excl = [[f"p{(i + 1) % 10}"] for i in range(10)]
+    lists = reference_lists(prompts, 4, seed=3, exclude=excl)
+    assert lists == reference_lists(prompts, 4, seed=3, exclude=excl)
+    for p, e, lst in zip(prompts, excl, lists):
+        assert len(lst) == len(set(lst)) == 4 and p not in lst and e[0] not in lst
+    assert all(len(x) == 8 for x in reference_lists(prompts, 50, exclude=excl))
+    with pytest.raises(ParameterError, match="r:"):
+        reference_lists(prompts, 0)

@@ -76,6 +76,7 @@ def test_small_run_structure(small, proxies) -> None:
                 assert r.bench.contrast(p) == list(cs.prompts)
     md = small.to_markdown()
     assert md.count("| count-blind: image-only share |") == 2 and "| ensemble-temperature |" in md
+    assert md.count("| relation-blind: looks share |") == 2
     data = json.loads(json.dumps(small.as_dict()))
     assert data["settings"]["scorer_ids"]["count-blind"] == "textnorm-proxy:count-blind"
 
@@ -119,13 +120,28 @@ def test_metrics_equal_the_tia2_harness_and_an_independent_reference(small) -> N
                     assert got == pytest.approx(_auroc_ref(np.array(conf), r.bench.majority(p)), abs=1e-9)
 
 
-def test_diagnosis_is_the_diagnostic_on_the_same_scores(small) -> None:
+def test_scores_equal_the_harness_scoring_and_feed_the_diagnostic(small, proxies) -> None:
+    """One pass over [prompt, *contrast, *references] gives the harness's raw scores
+    (`compute_raw_scores`), and the diagnostic in the result is `diagnose` on them."""
+    from textnorm.eval.cache import compute_raw_scores
+    from textnorm.eval.diagnose import reference_lists
+    from textnorm.eval.worldbench import generate_samples
+
     r = small.sets["generated"]["counting"]
-    labels = [r.bench.majority(p).astype(int) for p in r.bench.scored_prompts]
-    for label, raw in r.raws.items():
-        want = diagnose(groups_from_raw(raw), labels=labels, n_boot=50, seed=1)
-        assert r.diagnosis[label].image_share == want.image_share
-        assert r.diagnosis[label].ranking == want.ranking
+    prompts = r.bench.scored_prompts
+    smp = generate_samples("counting", 5 + 2 + 10, 8, seed=1, num_steps=4)
+    store = {p: smp.images[smp.prompts.index(p)] for p in prompts}
+    harness = compute_raw_scores(proxies[0], r.bench, prompts=prompts, load_images=lambda b, p: store[p],
+                                 progress=False)
+    np.testing.assert_allclose(r.raws["count-blind"].values, harness.values, rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(r.raws["count-blind"].offsets, harness.offsets)
+    refs = reference_lists(prompts, 8, seed=1, exclude=[r.bench.contrast(p) for p in prompts])
+    ref_scores = [proxies[0].score(store[p], lst).numpy() for p, lst in zip(prompts, refs)]
+    labels = [r.bench.majority(p).astype(int) for p in prompts]
+    want = diagnose(groups_from_raw(r.raws["count-blind"]), labels=labels, reference=ref_scores, n_boot=50, seed=1)
+    got = r.diagnosis["count-blind"]
+    assert got.image_share == want.image_share and got.ranking == want.ranking
+    assert got.looks_share is not None and got.looks_share.mean == pytest.approx(want.looks_share.mean, rel=1e-5)
 
 
 class _Looks:
@@ -152,6 +168,7 @@ def test_an_image_only_term_moves_raw_and_the_share_but_not_textnorm(proxies) ->
         b = looks.evaluation["per_prompt"]["p textnorm-minmax"][p]["auroc"]
         assert a == pytest.approx(b, abs=1e-9)  # min-max over one image's row cancels the term
     assert looks.diagnosis["p"].image_share.mean > base.diagnosis["p"].image_share.mean
+    assert looks.diagnosis["p"].looks_share.mean > base.diagnosis["p"].looks_share.mean + 0.1
     assert not math.isclose(looks.metrics["p raw"]["auroc"].mean, base.metrics["p raw"]["auroc"].mean)
 
 
@@ -210,6 +227,8 @@ def test_diagnose_command_on_a_jsonl_and_on_the_world(tmp_path: Path, capsys: py
     assert data["labels"] is True and data["scorers"]["cb"]["n_images"] == 12
     assert 0.0 <= data["scorers"]["cb"]["image_share"]["mean"] <= 1.0
     assert len(data["contrast"][0]) == 16  # the world's contrast sets (auto)
+    assert data["reference"] == [["a blue square to the left of a green star"], ["three red circles"]]
+    assert data["scorers"]["cb"]["looks_share"]["n"] == 2
     rc = main(["diagnose", "--scorers", "relation-blind", "--categories", "spatial", "--world-prompts", "3",
                "--world-samples", "6", "--steps", "4", "--bootstrap", "20", "--no-labels"])
     assert rc == 0 and "| relation-blind | 3 |" in capsys.readouterr().out

@@ -3,7 +3,10 @@ image alone? That part is what TextNorm removes; no labels needed (with labels, 
 ranks aligned images). Definitions: ``textnorm.eval.diagnose``.
 
 Each image is scored against its prompt and the prompt's contrast set; each prompt's
-(images x prompts) score matrix is split into image-only, prompt-only and interaction terms.
+(images x prompts) score matrix is split into image-only, prompt-only and interaction terms. Each
+image is also scored against a few other prompts of the input (--reference): its mean score there
+is what the reward gives it whatever it is asked (its looks); the looks share is the part of the
+target score's spread that looks explain.
 
 Input, one of:
   --prompts FILE.jsonl   one JSON object a line: {"prompt": ..., "image": PATH} or
@@ -49,6 +52,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--world-prompts", type=int, default=12, help="world: held-out prompts per category")
     p.add_argument("--world-samples", type=int, default=32, help="world: generator samples per prompt")
     p.add_argument("--steps", type=int, default=20, help="world: generator DDIM steps")
+    p.add_argument("--reference", type=int, default=8,
+                   help="unrelated prompts (other prompts of the input) per image for the looks share; 0: none")
     p.add_argument("--no-labels", action="store_true", help="ignore labels (the split needs none)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples over prompts")
     p.add_argument("--seed", type=int, default=0)
@@ -181,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from textnorm._core import ParameterError
-    from textnorm.eval.diagnose import diagnose, diagnosis_markdown, score_groups
+    from textnorm.eval.diagnose import diagnose, diagnosis_markdown, reference_lists, score_groups
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     if args.contrast_k < 1:
@@ -203,18 +208,27 @@ def _run(args: argparse.Namespace) -> int:
     empty = [g["prompt"] for g, lst in zip(groups, lists) if len(lst) < 2]
     if empty:
         raise ParameterError(f"--contrast: no contrast prompt for {empty[0]!r}; pass \"contrast\" in the JSONL")
+    if args.reference < 0:
+        raise ParameterError(f"--reference: expected a non-negative int, got {args.reference}")
+    refs = [[] for _ in groups] if args.reference == 0 or len(set(prompts)) < 2 else reference_lists(
+        prompts, args.reference, seed=args.seed, exclude=[lst[1:] for lst in lists])
+    use_refs = all(refs)
     images = [g["images"] if hasattr(g["images"], "shape") else _load(g["images"]) for g in groups]
     use_labels = not args.no_labels and all(g["labels"] is not None for g in groups)
     labels = [g["labels"] for g in groups] if use_labels else None
     scorers = build_scorers(args.scorers, device=args.device)
     results = {}
     for label, scorer in scorers.items():
-        mats = score_groups(scorer, images, lists, batch_size=args.batch_size)
-        results[label] = diagnose(mats, labels=labels, n_boot=args.bootstrap, seed=args.seed)
+        full = score_groups(scorer, images, [lst + (r if use_refs else []) for lst, r in zip(lists, refs)],
+                            batch_size=args.batch_size)  # each image encoded once
+        mats = [m[:, : len(lst)] for m, lst in zip(full, lists)]
+        reference = [m[:, len(lst) :] for m, lst in zip(full, lists)] if use_refs else None
+        results[label] = diagnose(mats, labels=labels, reference=reference, n_boot=args.bootstrap, seed=args.seed)
     print(diagnosis_markdown(results), end="")
     if args.json is not None:
         _write_json(args.json, {
             "prompts": prompts, "contrast": [lst[1:] for lst in lists], "labels": use_labels,
+            "reference": refs if use_refs else None,
             "scorers": {k: v.as_dict() for k, v in results.items()},
         })
         print(f"wrote {args.json}", file=sys.stderr)

@@ -24,7 +24,9 @@ Per category (`textnorm.world.CATEGORIES` by default):
    AUROC, AUPRC, AP@5/10/25 (and Spearman, Kendall, pairwise accuracy), macro-averaged over
    prompts with percentile bootstrap intervals over prompts.
 5. Beside each scorer, the nuisance diagnostic (`textnorm.eval.diagnose`) on the same score
-   matrices: the image-only share of each prompt's spread, the part TextNorm removes.
+   matrices: the image-only share of each prompt's spread, the part TextNorm removes, and the
+   looks share: each image is also scored against ``reference_k`` other prompts of its category
+   (never its own contrast prompts) in the same call, so its image is encoded once.
 
 The second, easier set (``renders``) is `textnorm.world.make_benchmark`: correct renders mixed
 with deliberate near-misses, scored the same way.
@@ -48,9 +50,9 @@ from numpy.typing import NDArray
 from textnorm._core import ParameterError
 from textnorm.eval.benchmark import Benchmark, PromptData
 from textnorm.eval.bootstrap import Interval
-from textnorm.eval.cache import RawScores, _to_numpy, compute_raw_scores, scorer_id
+from textnorm.eval.cache import RawScores, _to_numpy, scorer_id
 from textnorm.eval.calibrate import LAMBDA_GRID, SCALE_GRID, System
-from textnorm.eval.diagnose import Diagnosis, diagnose, groups_from_raw
+from textnorm.eval.diagnose import Diagnosis, diagnose, groups_from_raw, reference_lists
 from textnorm.eval.evaluate import evaluate_category
 
 __all__ = [
@@ -82,6 +84,7 @@ class WorldBenchConfig:
         scales: TextNorm scale grid (both modes).
         lambdas: lambda grid of the uncertainty-regularised ensemble.
         render_images: images per prompt of the renders set (0: no renders set).
+        reference_k: unrelated prompts per prompt for the diagnostic's looks share (0: none).
     """
 
     categories: tuple[str, ...] = ("counting", "composition", "binding", "spatial")
@@ -96,6 +99,7 @@ class WorldBenchConfig:
     scales: tuple[float, ...] = SCALE_GRID
     lambdas: tuple[float, ...] = LAMBDA_GRID
     render_images: int = 16
+    reference_k: int = 8
 
     def __post_init__(self) -> None:
         from textnorm.world import PROMPT_CATEGORIES
@@ -106,7 +110,7 @@ class WorldBenchConfig:
         if bad:
             raise ParameterError(f"categories: expected among {', '.join(PROMPT_CATEGORIES)}, got {bad}")
         for name, lo in (("n_prompts", 2), ("n_samples", 2), ("num_steps", 1), ("contrast_k", 1), ("folds", 2),
-                         ("n_boot", 1), ("seed", 0), ("render_images", 0)):
+                         ("n_boot", 1), ("seed", 0), ("render_images", 0), ("reference_k", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ParameterError(f"{name}: expected an integer >= {lo}, got {v!r}")
@@ -346,14 +350,24 @@ class WorldBenchResult:
                             for c in names
                         ]
                         lines.append("| " + " | ".join(row) + " |")
+                    for s in scorers:
+                        if all(cats[c].diagnosis.get(s) is None or cats[c].diagnosis[s].looks_share is None
+                               for c in names):
+                            continue
+                        row = [f"{s}: looks share"] + [
+                            _cell(cats[c].diagnosis[s].looks_share) if s in cats[c].diagnosis else "n/a"
+                            for c in names
+                        ]
+                        lines.append("| " + " | ".join(row) + " |")
                 lines.append("")
         s = self.settings
         lines.append(
             f"Per-prompt metrics macro-averaged over held-out prompts with both labels; 95% bootstrap "
             f"intervals over prompts; scale, lambda and method chosen by {s['folds']}-fold cross-validation "
             f"over prompts; world contrast sets of {s['contrast_k']} prompts; seed {s['seed']}. "
-            "Image-only share: the part of each prompt's score spread that depends on the image alone "
-            "(`textnorm diagnose`), which TextNorm removes."
+            "Image-only share: the part of each prompt's score spread that its contrast set shares "
+            "(the row term, which TextNorm removes); looks share: the part that the image's mean score "
+            f"over {s['reference_k']} unrelated prompts explains (`textnorm diagnose`)."
         )
         return "\n".join(lines) + "\n"
 
@@ -402,23 +416,53 @@ def _bench(name: str, category: str, prompts: Sequence[str], images: NDArray[np.
     return Benchmark(f"world-{name}", category, data), store
 
 
+def _score(
+    scorer: Any, bench: Benchmark, prompts: Sequence[str], store: Mapping[str, Any], refs: Mapping[str, list[str]]
+) -> tuple[RawScores, list[NDArray[np.float64]]]:
+    """One ``score_sets`` call per prompt: its images against ``[prompt, *contrast, *refs]``.
+    Returns the harness's `RawScores` of the first 1 + K columns and the reference columns."""
+    values, lengths, refs_out, counts = [], [], [], [0]
+    for p in prompts:
+        plist = bench.prompt_list(p)
+        full = plist + refs.get(p, [])
+        images = store[p]
+        v, o = scorer.score_sets(images, [full] * len(images))
+        mat = np.asarray(_to_numpy(v), dtype=np.float64).reshape(len(images), len(full))
+        offs = np.asarray(_to_numpy(o)).reshape(-1)
+        if offs.size != len(images) + 1 or np.any(np.diff(offs) != len(full)):
+            raise ParameterError(f"scorers: score_sets returned offsets not in steps of {len(full)} for {p!r}")
+        values.append(mat[:, : len(plist)].reshape(-1))
+        lengths.append(np.full(len(images), len(plist), dtype=np.int64))
+        refs_out.append(mat[:, len(plist) :])
+        counts.append(counts[-1] + len(images))
+    lens = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    raw = RawScores(list(prompts), np.concatenate(values) if values else np.zeros(0),
+                    np.r_[0, np.cumsum(lens)].astype(np.int64), np.array(counts, dtype=np.int64))
+    return raw, refs_out
+
+
 def _evaluate(set_name: str, bench: Benchmark, store: Mapping[str, Any], scorers: Mapping[str, Any],
               cfg: WorldBenchConfig, n_candidates: int, unknown: NDArray[np.bool_], timer: dict[str, float]
               ) -> CategoryResult:
     prompts = bench.scored_prompts
     t = time.perf_counter()
-    raws = {
-        label: compute_raw_scores(s, bench, prompts=prompts, batch_size=256,
-                                  load_images=lambda b, p: store[p], progress=False)
-        for label, s in scorers.items()
-    }
+    refs: dict[str, list[str]] = {}
+    if cfg.reference_k:
+        lists = reference_lists(prompts, cfg.reference_k, seed=cfg.seed,
+                                exclude=[bench.contrast(p) for p in prompts])
+        refs = dict(zip(prompts, lists))
+    scored = {label: _score(s, bench, prompts, store, refs) for label, s in scorers.items()}
+    raws = {label: r for label, (r, _) in scored.items()}
     timer["score"] += time.perf_counter() - t
     t = time.perf_counter()
     systems = world_systems(list(scorers), scales=cfg.scales, lambdas=cfg.lambdas)
     ev = evaluate_category(bench, raws, systems, k=min(cfg.folds, len(prompts)), seed=cfg.seed, n_boot=cfg.n_boot)
     labels = [bench.majority(p).astype(int) for p in prompts]
-    diag = {label: diagnose(groups_from_raw(raw), labels=labels, n_boot=cfg.n_boot, seed=cfg.seed)
-            for label, raw in raws.items()}
+    diag = {
+        label: diagnose(groups_from_raw(raw), labels=labels, n_boot=cfg.n_boot, seed=cfg.seed,
+                        reference=scored[label][1] if refs and all(len(v) for v in refs.values()) else None)
+        for label, raw in raws.items()
+    }
     timer["evaluate"] += time.perf_counter() - t
     summ = ev["systems"]
     hits = np.concatenate([bench.majority(p) for p in prompts])
@@ -496,6 +540,7 @@ def run_world_benchmark(
         "categories": list(cfg.categories), "n_prompts": cfg.n_prompts, "n_samples": cfg.n_samples,
         "num_steps": cfg.num_steps, "guidance_scale": cfg.guidance_scale, "seed": cfg.seed,
         "contrast_k": cfg.contrast_k, "folds": cfg.folds, "n_boot": cfg.n_boot, "scales": list(cfg.scales),
-        "lambdas": list(cfg.lambdas), "render_images": cfg.render_images, "split": "test", "select": "auroc",
+        "lambdas": list(cfg.lambdas), "render_images": cfg.render_images, "reference_k": cfg.reference_k,
+        "split": "test", "select": "auroc",
     }
     return WorldBenchResult(settings, {k: v for k, v in out.items() if v}, {k: round(v, 2) for k, v in timer.items()})
