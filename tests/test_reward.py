@@ -454,3 +454,57 @@ def test_docstring_examples_run(images: torch.Tensor) -> None:
     globs = {"scorer": _tiny.tiny_open_clip(), "images": images[:2]}
     result = doctest.testmod(reward_module, extraglobs=globs)
     assert result.attempted >= 3 and result.failed == 0
+
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4), st.lists(st.integers(0, 3), max_size=2), st.complex_numbers(max_magnitude=5),
+    st.sampled_from([np.float32(2), np.int64(-1), np.float64("nan"), np.bool_(True), "minmax", "ur", "raw"]),
+)
+
+
+@functools.cache
+def shared_scorer() -> Any:
+    """One tiny scorer for the fuzz tests (building its wrapper per example costs ~0.2 s)."""
+    return _tiny.tiny_open_clip()
+
+
+@settings(max_examples=150)
+@given(option=st.sampled_from(["scale", "lam", "mode", "method", "on_empty"]), value=JUNK)
+def test_any_option_value_is_accepted_or_refused_naming_the_option(option: str, value: Any) -> None:
+    """Fuzz: every value of every option either builds a reward or raises ParameterError whose
+    message starts with the option's name (never TypeError, OverflowError or ValueError)."""
+    try:
+        reward = TextNormReward(shared_scorer(), SETS, **{option: value})
+    except ParameterError as exc:
+        assert str(exc).startswith(f"{option}: expected"), str(exc)
+    else:
+        assert getattr(reward, option) == (float(value) if option in ("scale", "lam") else value)
+
+
+@settings(max_examples=40)
+@given(
+    dtype=st.sampled_from(["uint8", "float32", "float64", "float16", ">f4", "int64", "bool", "complex64", "object"]),
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=5),
+    fill=st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, np.nan, np.inf]),
+)
+def test_any_image_array_gives_rewards_or_a_textnorm_error_naming_images_or_prompts(
+    dtype: str, shape: list[int], fill: float
+) -> None:
+    """Fuzz: arrays of any dtype, shape and value give rewards in (0, 1) or a TextnormError whose
+    message names images or prompts, for both rewards alike."""
+    with np.errstate(invalid="ignore"):
+        array = np.full(shape, fill).astype(dtype)
+    n = shape[0] if shape else 1
+    prompts = [PROMPTS[i % len(PROMPTS)] for i in range(n)]
+    outcomes = []
+    for reward in (TextNormReward(shared_scorer(), SETS), RawReward(shared_scorer())):
+        try:
+            rewards, _ = reward(array, prompts)
+        except textnorm.TextnormError as exc:
+            assert str(exc).startswith(("images", "prompts")), str(exc)
+            outcomes.append(type(exc))
+        else:
+            assert rewards.shape == (n,) and torch.isfinite(rewards).all()
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]  # one rule for both rewards
