@@ -136,6 +136,10 @@ class FakeSets:
     def prompt_lists(self) -> list[list[str]]:
         return [list(x) for x in self._lists]
 
+    def _with(self, lists: list[list[str]]) -> FakeSets:
+        self._lists = lists
+        return self
+
 
 def test_contrast_inputs_agree(images: torch.Tensor) -> None:
     scorer = _tiny.tiny_open_clip()
@@ -243,6 +247,7 @@ CONSTRUCTOR_ERRORS = [
     (lambda s: TextNormReward(s, {"a": "b"}), r"contrast\['a'\]: expected a list of strings, got str"),
     (lambda s: TextNormReward(s, {"a": [1]}), r"contrast\['a'\]: expected strings, got int"),
     (lambda s: TextNormReward(s, {3: ["a"]}), r"contrast: expected str keys \(target prompts\), got int"),
+    (lambda s: TextNormReward(s, FakeSets({})._with([[]])), r"contrast: expected \[target, \*contrastive\] lists, got \[\] at 0"),
     (lambda s: RawReward("clip"), r"scorer: expected a textnorm Scorer, got str"),
 ]
 
