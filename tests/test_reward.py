@@ -1,6 +1,7 @@
 """TextNormReward and RawReward on tiny random scorers: equal to textnorm.confidence /
 ensemble applied to the scorers' own score output and to a float64 reference, cache on/off
-identical, gradients to the images, contrast inputs, fallbacks and every error message."""
+identical, gradients to the images, contrast inputs (the README's form included), fallbacks, and
+each scorer's work done once (errors: test_reward_errors.py)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
+from reward_data import PROMPTS, SETS, FakeSets  # noqa: E402
+
 import textnorm  # noqa: E402
-from textnorm import LayoutError, NonFiniteError, ParameterError, RawReward, TextNormReward  # noqa: E402
+from textnorm import ParameterError, RawReward, TextNormReward  # noqa: E402
 from textnorm.reward import as_plain  # noqa: E402
 from textnorm.scorers import AestheticScorer, _tiny  # noqa: E402
 from textnorm.scorers.aesthetic import aesthetic_head  # noqa: E402
 
 torch.set_num_threads(1)
 
-SETS = {
-    "three dogs on a red mat": ["two dogs on a red mat", "four dogs on a red mat", "three cats on a red mat"],
-    "a cat and a bird": ["a cat and a dog", "a bird", "a cat"],
-    "a blue horse": ["a red horse", "a green horse", "a blue dog", "a blue cat", "a yellow horse"],
-}
-PROMPTS = ["three dogs on a red mat", "a cat and a bird", "three dogs on a red mat", "a blue horse"]
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +124,6 @@ def test_gradients_reach_images() -> None:
     assert numeric == pytest.approx(analytic, rel=0.05, abs=1e-6)
 
 
-class FakeSets:
-    """The duck type of textnorm's ContrastiveSets: prompt_lists() -> [[target, *set], ...]."""
-
-    def __init__(self, sets: dict[str, list[str]]) -> None:
-        self._lists = [[p, *s] for p, s in sets.items()]
-
-    def prompt_lists(self) -> list[list[str]]:
-        return [list(x) for x in self._lists]
 
 
 def test_contrast_inputs_agree(images: torch.Tensor) -> None:
@@ -221,107 +210,6 @@ def test_aesthetic_is_raw_only(images: torch.Tensor) -> None:
         aesthetic.encode_text(["a"])
     rewards, _ = RawReward(aesthetic)(images, PROMPTS)
     torch.testing.assert_close(aesthetic.score(images, ["x", "y"]), rewards[:, None].expand(-1, 2))
-
-
-CONSTRUCTOR_ERRORS = [
-    (lambda s: TextNormReward([], SETS), r"scorers: expected at least one scorer, got none"),
-    (lambda s: TextNormReward(None, SETS), r"scorers: expected a textnorm Scorer or a list of them, got NoneType"),
-    (lambda s: TextNormReward("clip", SETS), r"scorers: expected a textnorm Scorer or a list of them, got str"),
-    (lambda s: TextNormReward([s, "clip"], SETS), r"scorers\[1\]: expected a textnorm Scorer, got str"),
-    (lambda s: TextNormReward(s, SETS, scale=0.0), r"scale: expected a finite number > 0, got 0.0"),
-    (lambda s: TextNormReward(s, SETS, scale=float("nan")), r"scale: expected a finite number > 0, got nan"),
-    (lambda s: TextNormReward(s, SETS, scale=10**400), r"scale: expected a finite number > 0, got an int too large"),
-    (lambda s: TextNormReward(s, SETS, scale=True), r"scale: expected a finite number > 0, got True"),
-    (lambda s: TextNormReward(s, SETS, scale="3"), r"scale: expected a finite number > 0, got '3'"),
-    (lambda s: TextNormReward(s, SETS, mode="softmax"), r"mode: expected one of \('minmax', 'temperature'\), got 'softmax'"),
-    (lambda s: TextNormReward(s, SETS, mode=None), r"mode: expected one of \('minmax', 'temperature'\), got None"),
-    (lambda s: TextNormReward(s, SETS, method="max"), r"method: expected one of \('mean', 'ur', 'ur_std'\), got 'max'"),
-    (lambda s: TextNormReward(s, SETS, on_empty="skip"), r"on_empty: expected one of \('raise', 'raw'\), got 'skip'"),
-    (lambda s: TextNormReward(s, SETS, lam=-1.0), r"lam: expected a finite number >= 0, got -1.0"),
-    (lambda s: TextNormReward(s, SETS, lam=np.inf), r"lam: expected a finite number >= 0, got inf"),
-    (lambda s: TextNormReward(s, 42), r"contrast: expected a ContrastiveSets, a dict .* got int"),
-    (lambda s: TextNormReward(s, {"a": "b"}), r"contrast\['a'\]: expected a list of strings, got str"),
-    (lambda s: TextNormReward(s, {"a": [1]}), r"contrast\['a'\]: expected strings, got int"),
-    (lambda s: TextNormReward(s, {3: ["a"]}), r"contrast: expected str keys \(target prompts\), got int"),
-    (lambda s: RawReward("clip"), r"scorer: expected a textnorm Scorer, got str"),
-]
-
-
-@pytest.mark.parametrize(("build", "message"), CONSTRUCTOR_ERRORS)
-def test_constructor_refuses_bad_options_naming_them(build: Any, message: str) -> None:
-    with pytest.raises(ParameterError, match=message):
-        build(_tiny.tiny_open_clip())
-
-
-def test_numpy_scalars_are_accepted_as_scale_and_lam(images: torch.Tensor) -> None:
-    scorers = [_tiny.tiny_open_clip(), _tiny.tiny_blip2()]
-    plain = TextNormReward(scorers, SETS, scale=3.0, method="ur", lam=0.5)
-    numpy = TextNormReward(scorers, SETS, scale=np.float32(3), method="ur", lam=np.float64(0.5))
-    assert (numpy.scale, numpy.lam) == (3.0, 0.5) and type(numpy.scale) is float
-    torch.testing.assert_close(numpy(images, PROMPTS)[0], plain(images, PROMPTS)[0], rtol=0, atol=0)
-    assert TextNormReward(scorers, SETS, scale=np.int64(2)).scale == 2.0
-
-
-CALL_ERRORS = [
-    (lambda r, im: r(im, PROMPTS[:2]), LayoutError, r"prompts: expected one prompt per image \(4\), got 2"),
-    (lambda r, im: r(im, "a cat"), ParameterError, r"prompts: expected a list of strings, got str"),
-    (lambda r, im: r(im[:1], [3]), ParameterError, r"prompts\[0\]: expected a string, got int"),
-    (lambda r, im: r(im[:1], ["a dog"]), ParameterError,
-     r"prompts: no contrastive set for 'a dog' in contrast \(it holds 3 prompts\)"),
-    (lambda r, im: r(3, ["a dog"]), ParameterError, r"images: expected a batch array, tensor or list of PIL images, got int"),
-    (lambda r, im: r(im[0].permute(1, 2, 0), ["a blue horse"]), LayoutError,
-     r"images: expected a batch of shape \(B,H,W,3\) or \(B,3,H,W\), got shape \(40, 40, 3\) \(one image\? add a batch axis"),
-    (lambda r, im: r(np.zeros((40, 40, 3), np.uint8), ["a blue horse"]), LayoutError, r"images: .* got shape \(40, 40, 3\) \(one image\?"),
-    (lambda r, im: r(torch.where(torch.arange(4)[:, None, None, None] == 2, torch.nan, im), PROMPTS),
-     NonFiniteError, r"images: expected finite pixel values, got NaN or Inf in image 2"),
-    (lambda r, im: r(np.empty((1, 0, 40, 3), np.uint8), ["a blue horse"]), LayoutError,
-     r"images: expected images of at least 1x1 pixels, got shape \(1, 0, 40, 3\)"),
-    (lambda r, im: r(np.empty((1, 40, 40, 3), object), ["a blue horse"]), ParameterError,
-     r"images: expected uint8 or floating-point images, got dtype object"),
-]
-
-
-@pytest.mark.parametrize("kind", ["textnorm", "raw"])
-@pytest.mark.parametrize(("call", "error", "message"), CALL_ERRORS)
-def test_both_rewards_refuse_bad_prompts_and_images_naming_them(
-    kind: str, call: Any, error: type, message: str, images: torch.Tensor
-) -> None:
-    """One rule for TextNormReward and RawReward (a NaN pixel included), and the message names
-    the argument the caller got wrong, never an internal one such as "logits"."""
-    scorer = _tiny.tiny_open_clip()
-    reward = TextNormReward(scorer, SETS) if kind == "textnorm" else RawReward(scorer)
-    if kind == "raw" and "no contrastive set" in message:
-        pytest.skip("RawReward needs no contrastive sets")
-    with pytest.raises(error, match=message):
-        call(reward, images)
-
-
-def test_big_endian_float_images_score_like_native_ones(images: torch.Tensor) -> None:
-    reward = TextNormReward(_tiny.tiny_open_clip(), SETS)
-    native = images.permute(0, 2, 3, 1).numpy().astype(np.float32)
-    expected, _ = reward(native, PROMPTS)
-    got, _ = reward(native.astype(">f4"), PROMPTS)
-    torch.testing.assert_close(got, expected, rtol=0, atol=0)
-
-
-def test_a_contrast_callable_must_answer_for_the_prompt_it_was_asked(images: torch.Tensor) -> None:
-    scorer = _tiny.tiny_open_clip()
-    bad = TextNormReward(scorer, lambda prompt: 7)
-    with pytest.raises(ParameterError, match=r"contrast: the callable returned int for 'a dog'"):
-        bad(images[:1], ["a dog"])
-    other = TextNormReward(scorer, lambda prompt: FakeSets({"a blue horse": SETS["a blue horse"]}))
-    with pytest.raises(
-        ParameterError,
-        match=r"contrast: the callable returned a ContrastiveSets for \['a blue horse'\] when asked for "
-        r"'a cat and a bird'; expected one that holds 'a cat and a bird' as a target",
-    ):
-        other(images[1:2], ["a cat and a bird"])
-    real = TextNormReward(scorer, lambda prompt: textnorm.contrast(["two cats", "a dog"]))
-    with pytest.raises(ParameterError, match=r"for \['two cats', 'a dog'\] when asked for 'a cat'"):
-        real(images[:1], ["a cat"])
-    # a set that holds the prompt among others is fine: its own row is used
-    several = TextNormReward(scorer, lambda prompt: FakeSets(SETS))
-    torch.testing.assert_close(several(images, PROMPTS)[0], TextNormReward(scorer, SETS)(images, PROMPTS)[0])
 
 
 def test_lazy_exports() -> None:

@@ -118,10 +118,10 @@ def _as_set(found: Any, prompt: str) -> list[str]:
 def _combine(confidences: list[torch.Tensor], method: str, lam: float) -> torch.Tensor:
     """The ensemble of per-scorer confidences, as `textnorm.normalize.ensemble` forms it: their
     mean, minus ``lam`` times their population variance ("ur") or standard deviation ("ur_std").
-    Computed in float64, returned in the confidences' dtype; the std's gradient is 0, not NaN,
-    where the scorers agree exactly."""
+    Computed in float64 (float32 on MPS), returned in the confidences' dtype; the std's gradient
+    is 0, not NaN, where the scorers agree exactly."""
     stack = torch.stack(confidences)
-    work = stack.double()
+    work = stack.float() if stack.device.type == "mps" else stack.double()  # MPS has no float64
     mean = work.mean(dim=0)
     if method != "mean":
         var = ((work - mean) ** 2).mean(dim=0)
@@ -200,7 +200,9 @@ class TextNormReward:
         self._batched = False
         self._sets: dict[str, tuple[str, ...]] = {}
         if hasattr(contrast, "prompt_lists"):
-            for lst in contrast.prompt_lists():
+            for i, lst in enumerate(contrast.prompt_lists()):
+                if not lst or not isinstance(lst[0], str):
+                    raise ParameterError(f"contrast: expected [target, *contrastive] lists, got {lst!r} at {i}")
                 self._sets.setdefault(lst[0], self._clean(lst[0], lst[1:]))
         elif isinstance(contrast, Mapping):
             for prompt, others in contrast.items():
