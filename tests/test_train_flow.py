@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from test_train_flow_support import T5_MAX_LENGTH, save_tiny_sd3, tiny_sd3_dir  # noqa: F401
 
 from textnorm import TextnormError
-from textnorm.train import flow_sde, sampling
+from textnorm.train import flow_sde
 from textnorm.train.flow_model import FlowMatchingModel, is_flow_pipeline
-from textnorm.train.model import T2IModel, sampler_for
+from textnorm.train.model import T2IModel
 
 torch.set_num_threads(1)
 
@@ -39,7 +39,7 @@ def model(tiny_sd3_dir: Path) -> FlowMatchingModel:
 def test_loads_by_path_as_a_t2i_model(model: FlowMatchingModel, tiny_sd3_dir: Path) -> None:
     assert isinstance(model, T2IModel)
     assert is_flow_pipeline(str(tiny_sd3_dir))
-    assert sampler_for(model) is flow_sde
+    assert model.sampler is flow_sde.FLOW_SDE
     assert model.latent_shape == (4, 16, 16)
     assert len(model.text_encoders) == 3
     assert model.max_sequence_length == T5_MAX_LENGTH
@@ -168,7 +168,7 @@ def test_zero_noise_reproduces_the_pipelines_ode_sampling(model: FlowMatchingMod
     assert traj.latents.shape == (2, steps + 1, *model.latent_shape)
     assert traj.log_probs.shape == (2, steps)
     torch.testing.assert_close(traj.final, want, rtol=0, atol=1e-5)
-    assert not flow_sde.stochastic_steps(model.scheduler, traj.timesteps, 0.0).any()
+    assert not flow_sde.stochastic_steps(model, traj.timesteps, 0.0).any()
 
 
 def test_sde_sampling_is_stochastic_and_its_log_probs_recompute(model: FlowMatchingModel) -> None:
@@ -181,14 +181,13 @@ def test_sde_sampling_is_stochastic_and_its_log_probs_recompute(model: FlowMatch
                               guidance_scale=2.0, eta=0.0)
         sde = flow_sde.sample(model, model.denoiser, cond, noise=noise, num_steps=steps,
                               guidance_scale=2.0, eta=a)
-        assert flow_sde.stochastic_steps(model.scheduler, sde.timesteps, a).all()
+        assert model.sampler.stochastic_steps(model, sde.timesteps, a).all()
         assert (sde.final - ode.final).abs().mean() > 1e-2
         # PPO's recomputation of each recorded transition gives back its log-probability.
         for i in range(steps):
-            lp, _, std = flow_sde.step_log_prob(
+            lp, _, std = model.sampler.step_log_prob(
                 model, model.denoiser, sde.latents[:, i], sde.latents[:, i + 1],
-                sde.timesteps[i].expand(2), torch.full((2,), i), sde.timesteps, cond,
-                guidance_scale=2.0, eta=a)
+                torch.full((2,), i), sde.timesteps, cond, guidance_scale=2.0, eta=a)
             torch.testing.assert_close(lp, sde.log_probs[:, i], rtol=0, atol=1e-5)
             assert (std > 0).all()
 
@@ -289,17 +288,18 @@ def test_noise_std_rejects_a_cap_at_one() -> None:
         flow_sde.noise_std(torch.tensor([0.5]), noise_level=0.7, t_cap=1.0)
 
 
-def test_sampler_for_picks_by_kind() -> None:
-    class Plain:
-        pass
 
-    class Flow:
-        kind = "flow"
-
-    class Odd:
-        kind = "score"
-
-    assert sampler_for(Plain()) is sampling  # type: ignore[arg-type]
-    assert sampler_for(Flow()) is flow_sde  # type: ignore[arg-type]
-    with pytest.raises(TextnormError, match="model.kind"):
-        sampler_for(Odd())  # type: ignore[arg-type]
+def test_step_log_prob_takes_a_step_per_sample(model: FlowMatchingModel) -> None:
+    """Samples of one minibatch may sit at different steps (PPO shuffles steps per sample)."""
+    gen = torch.Generator().manual_seed(9)
+    noise = torch.randn(2, 4, *model.latent_shape, generator=gen)
+    cond = model.encode_prompts(PROMPTS)
+    with torch.no_grad():
+        traj = model.sampler.sample(model, model.denoiser, cond, noise=noise, num_steps=3,
+                                    guidance_scale=2.0, eta=0.7)
+        idx = torch.tensor([0, 2])
+        rows = torch.arange(2)
+        lp, _, _ = model.sampler.step_log_prob(model, model.denoiser, traj.latents[rows, idx],
+                                               traj.latents[rows, idx + 1], idx, traj.timesteps,
+                                               cond, guidance_scale=2.0, eta=0.7)
+    torch.testing.assert_close(lp, traj.log_probs[rows, idx], rtol=0, atol=1e-5)

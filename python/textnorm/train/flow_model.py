@@ -6,7 +6,8 @@ Stable Diffusion 3 (and 3.5) is a rectified-flow model: its denoiser is a transf
 models and T5; T5 may be absent) into a token sequence plus a pooled vector. The adapter maps that
 onto the trainers' interface without changing them:
 
-* ``kind = "flow"``: :func:`textnorm.train.model.sampler_for` picks :mod:`textnorm.train.flow_sde`.
+* ``sampler``: Flow-GRPO's SDE sampler (:data:`textnorm.train.flow_sde.FLOW_SDE`), which the
+  trainers use instead of DDIM (``textnorm.train.sampling.sampler_for``).
 * :meth:`~FlowMatchingModel.predict_noise` returns the velocity (the network output, as the name's
   DDIM counterpart returns epsilon or v).
 * :meth:`~FlowMatchingModel.encode_prompts` returns one tensor per prompt, as the trainers expect:
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from textnorm._core import ParameterError
+from textnorm.train.flow_sde import FLOW_SDE
 from textnorm.train.model import DenoiserLoRA
 
 #: diffusers pipeline classes this adapter loads.
@@ -85,7 +87,7 @@ class FlowMatchingModel(DenoiserLoRA):
             tokenizer's maximum length when that is shorter.
     """
 
-    kind = "flow"
+    sampler = FLOW_SDE
 
     def __init__(self, pipe: Any, *, resolution: int | None = None,
                  max_sequence_length: int | None = None) -> None:

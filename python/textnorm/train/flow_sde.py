@@ -27,9 +27,8 @@ marginals stay exact for any finite noise schedule; only the first step's noise 
 
 Log-probabilities are averaged over the latent's dimensions (one number per sample), as in
 :mod:`textnorm.train.sampling`, so PPO ratios stay in a usable range whatever the latent size.
-:func:`sample`, :func:`step_log_prob` and :func:`stochastic_steps` have the signatures of their
-DDIM counterparts in :mod:`textnorm.train.sampling` (``eta`` is the noise level ``a``), so a
-trainer picks the module by :func:`textnorm.train.model.sampler_for` and runs unchanged.
+:data:`FLOW_SDE` is the trainers' sampler for flow-matching models (``eta`` is the noise level
+``a``); :class:`~textnorm.train.flow_model.FlowMatchingModel` carries it as its ``sampler``.
 Sampling with fewer steps in training than in evaluation is a different ``num_steps`` per call.
 """
 
@@ -150,9 +149,9 @@ def set_flow_timesteps(model: T2IModel, num_steps: int, device: torch.device | s
     return scheduler.timesteps.to(device)
 
 
-def stochastic_steps(scheduler: Any, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
+def stochastic_steps(model: T2IModel, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
     """Boolean (T,): the steps whose transition has a non-zero standard deviation."""
-    t, t_next, cap = flow_times(scheduler, timesteps)
+    t, t_next, cap = flow_times(model.scheduler, timesteps)
     std = noise_std(t, noise_level=eta, t_cap=cap) * (t - t_next).clamp(min=0).sqrt()
     return std > 1e-6
 
@@ -190,16 +189,45 @@ def sample(model: T2IModel, net: nn.Module, cond: torch.Tensor, *, noise: torch.
 
 
 def step_log_prob(model: T2IModel, net: nn.Module, latents: torch.Tensor, next_latents: torch.Tensor,
-                  t: torch.Tensor, index: int | torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor,
-                  *, guidance_scale: float, eta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Recompute ``log p(next_latents | latents)`` at step ``index`` under ``net`` (with gradient).
+                  index: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor, *,
+                  guidance_scale: float, eta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Recompute ``log p(next_latents | latents)`` at step ``index[b]`` of each sample ``b`` under
+    ``net`` (with gradient).
 
-    Returns ``(log_prob (B,), mean, std)``.
+    Args:
+        index: (B,) step indices into ``timesteps``, the trajectory's recorded timesteps.
+
+    Returns:
+        ``(log_prob (B,), mean, std)``.
     """
     times, times_next, cap = flow_times(model.scheduler, timesteps)
+    idx = torch.as_tensor(index).reshape(-1).cpu().expand(latents.shape[0])
     null = model.null_embedding(cond.shape[0]).to(cond)
-    v = guided_output(model, net, latents, t, cond, null, guidance_scale)
-    idx = torch.as_tensor(index).cpu()
+    v = guided_output(model, net, latents, timesteps[idx.to(timesteps.device)], cond, null,
+                      guidance_scale)
     return transition_log_prob(v.float(), latents, next_latents, times[idx], times_next[idx],
                                noise_level=eta, t_cap=cap)
 
+
+class FlowSDESampler:
+    """The trainers' sampler (``textnorm.train.sampling.Sampler``) for flow-matching models:
+    :func:`sample`, :func:`step_log_prob` and :func:`stochastic_steps` of this module."""
+
+    def sample(self, model: Any, net: nn.Module, cond: torch.Tensor, *, noise: torch.Tensor,
+               num_steps: int, guidance_scale: float, eta: float, grad_steps: int = 0) -> Trajectory:
+        return sample(model, net, cond, noise=noise, num_steps=num_steps,
+                      guidance_scale=guidance_scale, eta=eta, grad_steps=grad_steps)
+
+    def step_log_prob(self, model: Any, net: nn.Module, latents: torch.Tensor,
+                      next_latents: torch.Tensor, index: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor, *, guidance_scale: float, eta: float,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return step_log_prob(model, net, latents, next_latents, index, timesteps, cond,
+                             guidance_scale=guidance_scale, eta=eta)
+
+    def stochastic_steps(self, model: Any, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
+        return stochastic_steps(model, timesteps, eta)
+
+
+#: The flow-matching SDE sampler (stateless; one instance serves every model).
+FLOW_SDE = FlowSDESampler()

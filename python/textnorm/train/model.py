@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -36,10 +35,6 @@ class T2IModel(Protocol):
             ``set_timesteps``, ``add_noise``, ``config.prediction_type``, ``config.num_train_timesteps``).
         latent_shape: shape of one latent, without the batch dimension.
         device: where the model lives.
-
-    Optional: ``kind = "flow"`` marks a rectified-flow model (velocity output, a diffusers
-    ``FlowMatchEulerDiscreteScheduler`` as ``scheduler``); :func:`sampler_for` then picks the
-    flow sampler. Without it a model is a DDIM model.
     """
 
     denoiser: nn.Module
@@ -98,23 +93,6 @@ class T2IModel(Protocol):
     def unmerge_lora(self) -> None:
         """Undo :meth:`merge_lora`."""
         ...
-
-
-def sampler_for(model: T2IModel) -> ModuleType:
-    """The sampling maths for ``model``, chosen by its optional ``kind`` attribute.
-
-    ``kind == "flow"`` (a rectified-flow model whose network predicts velocities and whose
-    scheduler is a flow-match Euler one, e.g. :class:`textnorm.train.flow_model.FlowMatchingModel`)
-    selects :mod:`textnorm.train.flow_sde`; anything else (no ``kind``, or ``"ddim"``) selects
-    :mod:`textnorm.train.sampling`. Both modules offer ``sample``, ``step_log_prob`` and
-    ``stochastic_steps`` with the same signatures.
-    """
-    import importlib
-
-    kind = getattr(model, "kind", "ddim")
-    if kind not in ("ddim", "flow"):
-        raise ParameterError(f"model.kind: expected 'ddim' or 'flow', received {kind!r}")
-    return importlib.import_module("textnorm.train.flow_sde" if kind == "flow" else "textnorm.train.sampling")
 
 
 class DenoiserLoRA:
