@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_support import (  # noqa: F401  (fixtures)
+from train_helpers import (  # noqa: F401  (fixtures)
     brightness_reward,
     nan_after_first_epoch,
     small_config,

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_support import tiny_model_dir  # noqa: F401  (fixture)
+from train_helpers import tiny_model_dir  # noqa: F401  (fixture)
 
 torch.set_num_threads(1)
 
-SUPPORT = Path(__file__).with_name("test_train_support.py")
+SUPPORT = Path(__file__).with_name("train_helpers.py")
 REWARD = f"{SUPPORT}:brightness_reward"
 
 

@@ -1,6 +1,7 @@
 """``textnorm train``: fine-tune a text-to-image model against a reward.
 
-Modes: ``best-of-n``, ``sft``, ``ddpo``, ``draft``. Options come from a TOML/YAML file
+Modes: those registered in ``textnorm.train.registry`` (built in: ``best-of-n``, ``sft``, ``ddpo``,
+``grpo``, ``draft``; each mode's options are the config section of its name). Options come from a TOML/YAML file
 (``--config``) and from the command line: every option is ``--section.option VALUE`` (see
 ``textnorm train --help``), with shortcuts for the common ones. This module is where a reward
 spec becomes a reward callable (TextNormReward, RawReward or the user's own); ``textnorm.train``
@@ -46,10 +47,12 @@ def _type_name(tp: Any) -> str:
 
 
 def add_parser(subparsers: Any) -> None:
-    from textnorm.train.config import MODES, leaf_options
+    from textnorm.train.config import leaf_options
+    from textnorm.train.registry import mode_names
 
+    modes = mode_names()
     p = subparsers.add_parser(
-        "train", help="fine-tune a text-to-image model (best-of-n, sft, ddpo, draft)",
+        "train", help=f"fine-tune a text-to-image model ({', '.join(modes)})",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help="TOML or YAML config file")
     p.add_argument("--resume", action="store_true", default=None,
@@ -59,7 +62,7 @@ def add_parser(subparsers: Any) -> None:
         if dotted == "resume":
             continue
         flags = [f"--{dotted}", *_SHORTCUTS.get(dotted, ())]
-        extra: dict[str, Any] = {"choices": MODES} if dotted == "mode" else {}
+        extra: dict[str, Any] = {"choices": modes} if dotted == "mode" else {}
         group.add_argument(*flags, dest=f"opt:{dotted}", default=None, metavar=_type_name(tp).upper()[:8],
                            help=f"default: {default!r}", **extra)
     p.set_defaults(run=run)

@@ -1,5 +1,8 @@
 """Fine-tuning text-to-image diffusion models against a reward: best-of-n, reward-weighted SFT,
-DDPO and DRaFT-K, on diffusers + peft + accelerate.
+DDPO, GRPO and DRaFT-K, on diffusers + peft + accelerate.
+
+Every algorithm implements one protocol and registers itself (:mod:`textnorm.train.registry`;
+:func:`mode_names` lists the modes), with its options beside its code.
 
 The trainers see the generator only through :class:`T2IModel` and the reward only as a callable
 ``(images, prompts, metadata) -> (rewards, info)``; this package never imports textnorm's scorers
@@ -24,6 +27,12 @@ _LAZY = {
     "FlowMatchingModel": "textnorm.train.flow_model",
     "PerPromptStatTracker": "textnorm.train.stat_tracker",
     "tiny_pipeline": "textnorm.train.tiny",
+    "Algorithm": "textnorm.train.registry",
+    "Trainer": "textnorm.train.registry",
+    "TrainerBase": "textnorm.train.registry",
+    "register": "textnorm.train.registry",
+    "mode_names": "textnorm.train.registry",
+    "get_algorithm": "textnorm.train.registry",
 }
 
 

@@ -5,21 +5,26 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from textnorm._core import LayoutError, NonFiniteError, ParameterError
-from textnorm.train.config import TrainConfig
-from textnorm.train.logs import RunLogger
-from textnorm.train.model import T2IModel
-from textnorm.train.prompts import PromptSet
-from textnorm.train.sampling import Trajectory, derive_seed, keyed_noise, sample
+from textnorm.train.sampling import Trajectory, derive_seed, keyed_noise, sampler_for
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from textnorm.train.config import TrainConfig
+    from textnorm.train.logs import RunLogger
+    from textnorm.train.model import T2IModel
+    from textnorm.train.prompts import PromptSet
+else:
+    from textnorm.train._lazy import torch
 
 # A reward: (images (B, 3, H, W) in [0, 1], prompts, per-sample metadata) -> (rewards (B,), info).
-RewardFn = Callable[[torch.Tensor, list[str], list[dict[str, Any]]], tuple[Any, Mapping[str, Any]]]
+RewardFn = Callable[["torch.Tensor", list[str], list[dict[str, Any]]], tuple[Any, Mapping[str, Any]]]
 
 # Key-space tags for derive_seed, so different uses never share a random stream.
 TAG_PROMPTS, TAG_NOISE, TAG_SHUFFLE, TAG_TIMESTEPS, TAG_EVAL, TAG_SFT = 1, 2, 3, 4, 5, 6
@@ -53,7 +58,8 @@ class TrainContext:
         return int(self.accelerator.process_index)
 
     @property
-    def world(self) -> int:
+    def world_size(self) -> int:
+        """The number of processes (as torch.distributed names it)."""
         return int(self.accelerator.num_processes)
 
     def trainable(self) -> list[nn.Parameter]:
@@ -83,13 +89,13 @@ class TrainContext:
         """Raise NonFiniteError on every process alike when any process has a NaN/inf reward
         (a rank raising alone would leave the others waiting in a collective)."""
         bad = (~torch.isfinite(rewards.detach())).sum().reshape(1).to(self.model.device)
-        total = int(self.accelerator.reduce(bad, reduction="sum").item()) if self.world > 1 else int(bad.item())
+        total = int(self.accelerator.reduce(bad, reduction="sum").item()) if self.world_size > 1 else int(bad.item())
         _raise_non_finite(rewards, prompts, total)
 
     def average_gradients(self) -> None:
         """Average the trainable gradients over processes (for backward passes that ran outside the
         DDP wrapper, such as DRaFT's several forward passes before one backward)."""
-        if self.world == 1:
+        if self.world_size == 1:
             return
         grads = [p.grad for p in self.trainable() if p.grad is not None]
         flat = self.accelerator.reduce(torch.cat([g.reshape(-1) for g in grads]), reduction="mean")
@@ -159,16 +165,18 @@ def call_reward(fn: RewardFn, images: torch.Tensor, prompts: Sequence[str],
 
 
 def generate(ctx: TrainContext, net: nn.Module, prompts: Sequence[str], keys: Sequence[int], *,
-             eta: float | None = None, grad_steps: int = 0) -> tuple[Trajectory, torch.Tensor]:
-    """Sample ``prompts`` with per-sample noise keys; returns the trajectory and the conditioning."""
+             eta: float | None = None, grad_steps: int = 0, num_steps: int | None = None,
+             ) -> tuple[Trajectory, torch.Tensor]:
+    """Sample ``prompts`` with per-sample noise keys through the model's sampler; returns the
+    trajectory and the conditioning."""
     cfg = ctx.cfg.sampling
-    shape = (cfg.num_steps + 1, *ctx.model.latent_shape)
-    noise = keyed_noise(keys, shape).to(ctx.model.device)
+    steps = cfg.num_steps if num_steps is None else num_steps
+    noise = keyed_noise(keys, (steps + 1, *ctx.model.latent_shape)).to(ctx.model.device)
     cond = ctx.model.encode_prompts(prompts)
     with ctx.accelerator.autocast():
-        traj = sample(ctx.model, net, cond, noise=noise, num_steps=cfg.num_steps,
-                      guidance_scale=cfg.guidance_scale, eta=cfg.eta if eta is None else eta,
-                      grad_steps=grad_steps)
+        traj = sampler_for(ctx.model).sample(
+            ctx.model, net, cond, noise=noise, num_steps=steps, guidance_scale=cfg.guidance_scale,
+            eta=cfg.eta if eta is None else eta, grad_steps=grad_steps)
     return traj, cond
 
 
@@ -181,12 +189,13 @@ def evaluate(ctx: TrainContext, step: int, eval_reward: RewardFn | None) -> dict
     all_prompts = [p for p in prompts for _ in range(n)]
     meta = [m for m in ctx.prompts.eval_meta for _ in range(n)]
     keys = [derive_seed(ctx.cfg.run.eval_seed, TAG_EVAL, i, j) for i in range(len(prompts)) for j in range(n)]
-    batch = max(1, ctx.cfg.ddpo.sample_batch_size)
+    batch = ctx.cfg.run.eval_batch_size
+    steps = ctx.cfg.sampling.eval_num_steps or ctx.cfg.sampling.num_steps
     train_r, eval_r, images = [], [], []
     with ctx.sampling_weights() as net, torch.no_grad():
         for lo in range(0, len(all_prompts), batch):
             sl = slice(lo, lo + batch)
-            traj, _ = generate(ctx, net, all_prompts[sl], keys[sl])
+            traj, _ = generate(ctx, net, all_prompts[sl], keys[sl], num_steps=steps)
             imgs = ctx.model.decode(traj.final)
             train_r.append(call_reward(ctx.reward_fn, imgs, all_prompts[sl], meta[sl])[0])
             if eval_reward is not None:

@@ -9,19 +9,38 @@ Usable alone (inference-time alignment) and as data for SFT. Writes, into the ru
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from textnorm._core import ParameterError
-
 from textnorm.train._common import TAG_SFT, TrainContext, call_reward, generate
-from textnorm.train.logs import image_grid, save_png
+from textnorm.train.config import check_int
+from textnorm.train.registry import Algorithm, TrainerBase, register
 from textnorm.train.sampling import derive_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from textnorm.train.config import TrainConfig
+else:
+    from textnorm.train._lazy import torch
+
+
+@dataclass
+class BestOfNOptions:
+    """Best-of-n's options (config section ``[best_of_n]``)."""
+
+    n: int = 8
+    sample_batch_size: int = 8
+    save_all_images: bool = True
+
+    def validate(self, cfg: TrainConfig) -> None:
+        """Raise ParameterError naming the first bad option."""
+        check_int("best_of_n.n", self.n)
+        check_int("best_of_n.sample_batch_size", self.sample_batch_size)
 
 
 def best_indices(rewards: np.ndarray, groups: np.ndarray) -> dict[int, int]:
@@ -36,6 +55,8 @@ def best_indices(rewards: np.ndarray, groups: np.ndarray) -> dict[int, int]:
 def save_samples(path: Path, *, latents: torch.Tensor, rewards: np.ndarray, prompt_index: np.ndarray,
                  prompts: list[str]) -> None:
     """Final latents, rewards and prompt indices of every sample (SFT reads them with ``sft.data``)."""
+    from safetensors.torch import save_file
+
     tmp = path.with_suffix(".tmp")
     save_file({"latents": latents.contiguous(), "rewards": torch.as_tensor(rewards, dtype=torch.float64),
                "prompt_index": torch.as_tensor(prompt_index, dtype=torch.int64)}, str(tmp),
@@ -45,6 +66,9 @@ def save_samples(path: Path, *, latents: torch.Tensor, rewards: np.ndarray, prom
 
 def load_samples(folder: str | Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Read a best-of-n run's ``samples.safetensors``: (tensors, prompts)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
     path = Path(folder) / "samples.safetensors"
     if not path.is_file():
         raise ParameterError(f"sft.data: expected a best-of-n run folder with samples.safetensors, "
@@ -55,16 +79,20 @@ def load_samples(folder: str | Path) -> tuple[dict[str, torch.Tensor], list[str]
 
 
 def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
-                  metadata: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                  metadata: list[dict[str, Any]] | None = None,
+                  ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Sample ``best_of_n.n`` images per prompt (default: the training prompts) with the current model.
 
-    Returns the per-sample records (also written to ``metadata.jsonl`` by the main process).
+    Returns the per-sample records (also written to ``metadata.jsonl`` by the main process) and
+    the metrics to log.
     """
+    from textnorm.train.logs import image_grid, save_png
+
     cfg = ctx.cfg.best_of_n
     prompts = list(ctx.prompts.train if prompts is None else prompts)
     metadata = list(ctx.prompts.train_meta if metadata is None else metadata or [{} for _ in prompts])
     items = [(p, j) for p in range(len(prompts)) for j in range(cfg.n)]
-    mine = items[ctx.rank::ctx.world]
+    mine = items[ctx.rank::ctx.world_size]
     out = Path(ctx.cfg.run.output_dir)
     images_all: list[torch.Tensor] = []
     latents_all: list[torch.Tensor] = []
@@ -118,10 +146,29 @@ def run_best_of_n(ctx: TrainContext, *, prompts: list[str] | None = None,
                 for k in idx.tolist():
                     save_png(image_grid(imgs[k:k + 1]), out / "all" / f"{p:05d}-{int(own[k]) % cfg.n:03d}.png")
         save_png(image_grid(imgs[torch.as_tensor([best[p] for p in range(len(prompts))])]), out / "best_grid.png")
-        means = {"best_of_n/reward_mean": float(rew.mean()),
-                 "best_of_n/best_reward_mean": float(np.mean([rew[best[p]] for p in range(len(prompts))]))}
-        for info in infos:
-            for key, v in info.items():
-                means[f"best_of_n/{key}"] = means.get(f"best_of_n/{key}", 0.0) + v / len(infos)
-        ctx.logger.log(0, means)
-    return records
+    means = {"best_of_n/reward_mean": float(rew.mean()),
+             "best_of_n/best_reward_mean": float(np.mean([rew[best[p]] for p in range(len(prompts))]))}
+    for info in infos:
+        for key, v in info.items():
+            means[f"best_of_n/{key}"] = means.get(f"best_of_n/{key}", 0.0) + v / len(infos)
+    return records, means
+
+
+class BestOfNTrainer(TrainerBase):
+    """Its one :meth:`step` samples and ranks; :meth:`outputs` hands back the records."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.samples: list[dict[str, Any]] = []
+
+    def step(self, step: int) -> dict[str, float]:
+        self.samples, metrics = run_best_of_n(self.ctx)
+        return metrics
+
+    def outputs(self) -> dict[str, Any]:
+        return {"samples": self.samples}
+
+
+BEST_OF_N = register(Algorithm(
+    name="best-of-n", options=BestOfNOptions, trainer=BestOfNTrainer, updates_weights=False,
+    summary="sample n images per prompt and keep the best (inference-time; data for sft)"))

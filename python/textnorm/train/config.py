@@ -21,14 +21,12 @@ from typing import Any
 
 from textnorm._core import ParameterError
 
-MODES = ("best-of-n", "sft", "ddpo", "draft")
-
 
 @dataclass
 class ModelConfig:
     """The generator: a diffusers Stable Diffusion pipeline (hub id or local folder) or ``tiny``."""
 
-    path: str = "tiny"  # hub id, local pipeline folder, or "tiny" (random-weight test pipeline)
+    path: str = "tiny"  # hub id, local pipeline folder, "module:factory", or "tiny" (test pipeline)
     revision: str | None = None
     resolution: int | None = None  # image side in pixels; None: the pipeline's default
     lora_rank: int = 4
@@ -42,11 +40,12 @@ class ModelConfig:
 
 @dataclass
 class SamplingConfig:
-    """DDIM sampling used by every mode."""
+    """The sampler every mode uses (DDIM on latent diffusion; the model's own sampler otherwise)."""
 
     num_steps: int = 50
     guidance_scale: float = 5.0
-    eta: float = 1.0
+    eta: float = 1.0  # the sampler's noise level: DDIM's eta; Flow-GRPO's a on flow models
+    eval_num_steps: int | None = None  # steps when evaluating; None: num_steps
 
 
 @dataclass
@@ -86,65 +85,16 @@ class OptimConfig:
 
 
 @dataclass
-class DDPOConfig:
-    """DDPO: PPO-clip over DDIM steps. Batch sizes are per process."""
-
-    sample_batch_size: int = 8
-    num_batches_per_epoch: int = 2
-    train_batch_size: int = 4
-    gradient_accumulation_steps: int = 1  # in train batches; timesteps always accumulate
-    num_inner_epochs: int = 1
-    clip_range: float = 1e-4
-    adv_clip_max: float = 5.0
-    timestep_fraction: float = 1.0
-    kl_coef: float = 0.0  # DPOK-style KL to the frozen base model; 0 = off (the paper)
-    per_prompt_stat_tracking: bool = True
-    stat_buffer_size: int = 32
-    stat_min_count: int = 16
-    async_reward: bool = True  # score batch i while batch i+1 is sampled
-
-
-@dataclass
-class SFTConfig:
-    """The paper's reward-weighted SFT on the top fraction of base-model samples."""
-
-    samples_per_prompt: int = 8
-    sample_batch_size: int = 8
-    top_fraction: float = 0.1
-    selection: str = "global"  # global | per_prompt
-    beta: float = 0.5  # weight of ||eps_theta - eps_ref||^2 to the frozen base model
-    train_batch_size: int = 4
-    data: str | None = None  # a best-of-n run folder (its samples.safetensors) instead of sampling
-
-
-@dataclass
-class BestOfNConfig:
-    """n samples per prompt, the best kept."""
-
-    n: int = 8
-    sample_batch_size: int = 8
-    save_all_images: bool = True
-
-
-@dataclass
-class DraftConfig:
-    """DRaFT-K: backpropagate a differentiable reward through the last K sampling steps."""
-
-    k: int = 1
-    batch_size: int = 2
-    eta: float = 0.0
-
-
-@dataclass
 class RunConfig:
     """Steps, checkpoints, logging and evaluation."""
 
     output_dir: str = "runs/train"
-    steps: int = 10  # DDPO epochs / SFT and DRaFT optimizer steps
+    steps: int = 10  # DDPO/GRPO epochs, SFT and DRaFT optimizer steps
     checkpoint_every: int = 1
     keep_checkpoints: int = 2
     eval_every: int = 5
     eval_images_per_prompt: int = 2
+    eval_batch_size: int = 8
     eval_seed: int = 1234
     image_every: int = 5
     mixed_precision: str = "no"  # no | fp16 | bf16
@@ -152,9 +102,20 @@ class RunConfig:
     progress_bar: bool = True
 
 
+def default_algorithm_options() -> dict[str, Any]:
+    """Each registered algorithm's options with their defaults, by config section."""
+    from textnorm.train.registry import algorithms
+
+    return {a.section: a.options() for a in algorithms().values()}
+
+
 @dataclass
 class TrainConfig:
-    """One training run."""
+    """One training run: the shared sections, and one section per registered algorithm.
+
+    The algorithms' sections live in :attr:`algorithms` (section name -> options dataclass, see
+    :mod:`textnorm.train.registry`) and read as attributes: ``cfg.ddpo.clip_range``.
+    """
 
     mode: str = "ddpo"
     seed: int = 0
@@ -165,55 +126,56 @@ class TrainConfig:
     reward: RewardSpec = field(default_factory=RewardSpec)
     eval_reward: RewardSpec = field(default_factory=lambda: RewardSpec(kind="none"))
     optim: OptimConfig = field(default_factory=OptimConfig)
-    ddpo: DDPOConfig = field(default_factory=DDPOConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    best_of_n: BestOfNConfig = field(default_factory=BestOfNConfig)
-    draft: DraftConfig = field(default_factory=DraftConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    algorithms: dict[str, Any] = field(default_factory=default_algorithm_options, repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("algorithms")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} has no option or section {name!r}")
+
+    def options(self, mode: str | None = None) -> Any:
+        """The options of ``mode`` (default: this run's mode)."""
+        from textnorm.train.registry import get_algorithm
+
+        return self.algorithms[get_algorithm(self.mode if mode is None else mode).section]
 
     def validate(self) -> TrainConfig:
         """Check every value; raise ParameterError naming the first bad option. Returns self."""
-        _choice("mode", self.mode, MODES)
-        _choice("prompts.source", self.prompts.source, ("file", "tia2", "callable", "list"))
-        _choice("reward.kind", self.reward.kind, ("textnorm", "raw", "callable"))
-        _choice("eval_reward.kind", self.eval_reward.kind, ("textnorm", "raw", "callable", "none"))
-        _choice("sft.selection", self.sft.selection, ("global", "per_prompt"))
-        _choice("run.mixed_precision", self.run.mixed_precision, ("no", "fp16", "bf16"))
+        from textnorm.train.registry import algorithms
+
+        check_choice("mode", self.mode, tuple(algorithms()))
+        check_choice("prompts.source", self.prompts.source, ("file", "tia2", "callable", "list"))
+        check_choice("reward.kind", self.reward.kind, ("textnorm", "raw", "callable"))
+        check_choice("eval_reward.kind", self.eval_reward.kind, ("textnorm", "raw", "callable", "none"))
+        check_choice("run.mixed_precision", self.run.mixed_precision, ("no", "fp16", "bf16"))
         for name in (
-            "model.lora_rank", "sampling.num_steps", "ddpo.sample_batch_size",
-            "ddpo.num_batches_per_epoch", "ddpo.train_batch_size",
-            "ddpo.gradient_accumulation_steps", "ddpo.num_inner_epochs", "ddpo.stat_buffer_size",
-            "sft.samples_per_prompt", "sft.sample_batch_size", "sft.train_batch_size",
-            "best_of_n.n", "best_of_n.sample_batch_size", "draft.k", "draft.batch_size",
-            "run.checkpoint_every", "run.keep_checkpoints", "run.eval_every",
-            "run.eval_images_per_prompt", "run.image_every", "prompts.max_eval_prompts",
+            "model.lora_rank", "sampling.num_steps", "run.checkpoint_every", "run.keep_checkpoints",
+            "run.eval_every", "run.eval_images_per_prompt", "run.eval_batch_size", "run.image_every",
+            "prompts.max_eval_prompts",
         ):
-            _positive(name, self.get(name))
-        _positive("run.steps", self.run.steps, allow_zero=True)
-        _positive("ddpo.stat_min_count", self.ddpo.stat_min_count, allow_zero=True)
-        _positive("optim.warmup_steps", self.optim.warmup_steps, allow_zero=True)
-        for name in ("model.lora_alpha", "optim.learning_rate", "optim.eps", "ddpo.clip_range",
-                     "ddpo.adv_clip_max", "optim.max_grad_norm"):
-            _finite(name, self.get(name), low=0.0, low_open=True)
-        for name in ("sampling.guidance_scale", "ddpo.kl_coef", "sft.beta", "optim.weight_decay"):
-            _finite(name, self.get(name), low=0.0)
+            check_int(name, self.get(name))
+        if self.sampling.eval_num_steps is not None:
+            check_int("sampling.eval_num_steps", self.sampling.eval_num_steps)
+        check_int("run.steps", self.run.steps, low=0)
+        check_int("optim.warmup_steps", self.optim.warmup_steps, low=0)
+        for name in ("model.lora_alpha", "optim.learning_rate", "optim.eps", "optim.max_grad_norm"):
+            check_number(name, self.get(name), low=0.0, low_open=True)
+        for name in ("sampling.guidance_scale", "optim.weight_decay"):
+            check_number(name, self.get(name), low=0.0)
         for name in ("optim.beta1", "optim.beta2"):
-            _finite(name, self.get(name), low=0.0, high=1.0, high_open=True)
-        _finite("ddpo.timestep_fraction", self.ddpo.timestep_fraction, low=0.0, low_open=True, high=1.0)
-        _finite("sft.top_fraction", self.sft.top_fraction, low=0.0, low_open=True, high=1.0)
-        _finite("prompts.eval_fraction", self.prompts.eval_fraction, low=0.0, high=1.0, high_open=True)
-        _finite("sampling.eta", self.sampling.eta, low=0.0, high=1.0)
-        _finite("draft.eta", self.draft.eta, low=0.0, high=1.0)
-        if self.mode == "ddpo" and self.sampling.eta == 0.0:
-            raise ParameterError(
-                "sampling.eta: DDPO needs a stochastic sampler, expected eta in (0, 1] (the paper "
-                "uses 1), received 0.0"
-            )
-        if self.draft.k > self.sampling.num_steps:
-            raise ParameterError(
-                f"draft.k: expected at most sampling.num_steps ({self.sampling.num_steps}), "
-                f"received {self.draft.k}"
-            )
+            check_number(name, self.get(name), low=0.0, high=1.0, high_open=True)
+        check_number("prompts.eval_fraction", self.prompts.eval_fraction, low=0.0, high=1.0, high_open=True)
+        check_number("sampling.eta", self.sampling.eta, low=0.0, high=1.0)
+        for algo in algorithms().values():
+            opts = self.algorithms.get(algo.section)
+            if not isinstance(opts, algo.options):
+                raise ParameterError(f"{algo.section}: expected the options of mode {algo.name!r} "
+                                     f"({algo.options.__name__}), received {type(opts).__name__}")
+            check = getattr(opts, "validate", None)
+            if check is not None:
+                check(self)
         return self
 
     def get(self, dotted: str) -> Any:
@@ -224,23 +186,31 @@ class TrainConfig:
         return obj
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (JSON/YAML-serialisable)."""
-        return dataclasses.asdict(self)
+        """Plain nested dict (JSON/YAML-serialisable); algorithm sections at the top level."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name != "algorithms":
+                value = getattr(self, f.name)
+                out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        out.update({name: dataclasses.asdict(opts) for name, opts in self.algorithms.items()})
+        return out
 
 
-def _choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    """ParameterError unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ParameterError(f"{name}: expected one of {list(allowed)}, received {value!r}")
 
 
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    low = 0 if allow_zero else 1
+def check_int(name: str, value: Any, *, low: int = 1) -> None:
+    """ParameterError unless ``value`` is an integer >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ParameterError(f"{name}: expected an integer >= {low}, received {value!r}")
 
 
-def _finite(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False,
-            high_open: bool = False) -> None:
+def check_number(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    """ParameterError unless ``value`` is a finite number in the interval (open or closed ends)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and (
@@ -314,10 +284,20 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     return value
 
 
-def _apply(obj: Any, data: Mapping[str, Any], prefix: str = "") -> None:
+def _sections(obj: Any) -> dict[str, Any]:
+    """Options of ``obj`` that are typed leaves or sections, by name (TrainConfig: plus the
+    algorithms' sections, minus the ``algorithms`` holder itself)."""
     hints = _field_types(type(obj))
+    if isinstance(obj, TrainConfig):
+        hints.pop("algorithms")
+        hints.update({name: type(opts) for name, opts in obj.algorithms.items()})
+    return hints
+
+
+def _apply(obj: Any, data: Mapping[str, Any], prefix: str = "") -> None:
+    hints = _sections(obj)
     for key, value in data.items():
-        key_norm = key.replace("-", "_")
+        key_norm = str(key).replace("-", "_")
         name = f"{prefix}{key_norm}"
         if key_norm not in hints:
             known = ", ".join(sorted(hints))
@@ -392,7 +372,7 @@ def leaf_options() -> list[tuple[str, Any, Any]]:
     out: list[tuple[str, Any, Any]] = []
 
     def walk(obj: Any, prefix: str) -> None:
-        for name, tp in _field_types(type(obj)).items():
+        for name, tp in _sections(obj).items():
             value = getattr(obj, name)
             if _is_section(tp):
                 walk(value, f"{prefix}{name}.")

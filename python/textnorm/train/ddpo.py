@@ -1,23 +1,30 @@
-"""DDPO (Black et al., 2023): PPO with clipping over the DDIM denoising steps.
+"""DDPO (Black et al., 2023): PPO with clipping over the steps of a stochastic sampler.
 
 Each epoch samples ``num_batches_per_epoch`` batches per process with the current model (eta > 0,
 classifier-free guidance), recording every step's log-probability; scores them (the reward of
 batch i runs in a worker thread while batch i + 1 is sampled); turns rewards into advantages with
 a per-prompt stat tracker over the global batch; then runs ``num_inner_epochs`` passes of PPO-clip
-over a ``timestep_fraction`` of each chain's steps, with an optional KL penalty to the frozen base
-model (DPOK). All randomness is keyed by (seed, epoch, global sample index), so results do not
-depend on the number of processes and a resumed run repeats an uninterrupted one.
+over a ``timestep_fraction`` of the chain's steps inside ``step_window``, with an optional KL
+penalty to the frozen base model (DPOK). All randomness is keyed by (seed, epoch, global sample
+index), so results do not depend on the number of processes and a resumed run repeats an
+uninterrupted one.
+
+The sampler is the model's (:func:`textnorm.train.sampling.sampler_for`): DDIM on latent diffusion,
+the model's own SDE elsewhere. :class:`DDPOTrainer` is also the base of GRPO
+(:mod:`textnorm.train.grpo`), which changes how prompts are drawn and how advantages are formed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from textnorm._core import NonFiniteError, ParameterError
 from textnorm.train._common import (
     TAG_NOISE,
     TAG_PROMPTS,
@@ -27,8 +34,71 @@ from textnorm.train._common import (
     call_reward,
     generate,
 )
-from textnorm.train.sampling import derive_seed, step_log_prob, stochastic_steps
+from textnorm.train.config import check_int, check_number
+from textnorm.train.registry import Algorithm, TrainerBase, register
+from textnorm.train.sampling import derive_seed, sampler_for
 from textnorm.train.stat_tracker import EPS, PerPromptStatTracker
+
+if TYPE_CHECKING:
+    import torch
+
+    from textnorm.train.config import TrainConfig
+else:
+    from textnorm.train._lazy import torch
+
+
+@dataclass
+class PPOOptions:
+    """Options shared by the PPO-clip algorithms over sampler steps (DDPO, GRPO). Batch sizes are
+    per process."""
+
+    sample_batch_size: int = 8
+    num_batches_per_epoch: int = 2
+    train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1  # in train batches; timesteps always accumulate
+    num_inner_epochs: int = 1
+    clip_range: float = 1e-4
+    adv_clip_max: float = 5.0
+    timestep_fraction: float = 1.0  # share of the window's steps trained per sample and pass
+    # [start, end): train step i of T only when start <= i / T < end. [0, 0.8] leaves out the last
+    # fifth of the chain, the low-noise steps whose actions a hard decoder may ignore.
+    step_window: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    kl_coef: float = 0.0  # DPOK-style KL to the frozen base model; 0 = off (the paper)
+    async_reward: bool = True  # score batch i while batch i + 1 is sampled
+
+    def validate(self, cfg: TrainConfig, *, section: str = "ddpo") -> None:
+        """Raise ParameterError naming the first bad option."""
+        for name in ("sample_batch_size", "num_batches_per_epoch", "train_batch_size",
+                     "gradient_accumulation_steps", "num_inner_epochs"):
+            check_int(f"{section}.{name}", getattr(self, name))
+        for name in ("clip_range", "adv_clip_max"):
+            check_number(f"{section}.{name}", getattr(self, name), low=0.0, low_open=True)
+        check_number(f"{section}.kl_coef", self.kl_coef, low=0.0)
+        check_number(f"{section}.timestep_fraction", self.timestep_fraction, low=0.0, low_open=True, high=1.0)
+        window = self.step_window
+        if (len(window) != 2 or not all(isinstance(w, (int, float)) and math.isfinite(w) for w in window)
+                or not 0.0 <= window[0] < window[1] <= 1.0):
+            raise ParameterError(f"{section}.step_window: expected [start, end] with 0 <= start < end "
+                                 f"<= 1, received {window!r}")
+        if cfg.options() is self and cfg.sampling.eta == 0.0:
+            raise ParameterError(
+                f"sampling.eta: {cfg.mode} needs a stochastic sampler, expected eta in (0, 1] (the "
+                "papers use 1), received 0.0")
+
+
+@dataclass
+class DDPOOptions(PPOOptions):
+    """DDPO's options (config section ``[ddpo]``): PPO's and the per-prompt stat tracker's."""
+
+    per_prompt_stat_tracking: bool = True
+    stat_buffer_size: int = 32
+    stat_min_count: int = 16
+
+    def validate(self, cfg: TrainConfig, *, section: str = "ddpo") -> None:
+        """Raise ParameterError naming the first bad option."""
+        super().validate(cfg, section=section)
+        check_int(f"{section}.stat_buffer_size", self.stat_buffer_size)
+        check_int(f"{section}.stat_min_count", self.stat_min_count, low=0)
 
 
 def ppo_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, *,
@@ -59,40 +129,59 @@ def batch_advantages(rewards: np.ndarray) -> np.ndarray:
     return (rewards - rewards.mean()) / (rewards.std() + EPS)
 
 
-class DDPOTrainer:
-    """One :meth:`step` = one DDPO epoch (sampling, scoring, inner PPO epochs)."""
+def window_steps(num_steps: int, window: list[float]) -> np.ndarray:
+    """Indices i of a T-step chain with ``window[0] <= i / T < window[1]``."""
+    i = np.arange(num_steps)
+    return i[(i / num_steps >= window[0]) & (i / num_steps < window[1])]
+
+
+class PPOTrainer(TrainerBase):
+    """One :meth:`step` = one epoch: sample and score, form advantages, inner PPO-clip passes.
+
+    Subclasses say how prompts are drawn (:meth:`choose_prompts`), how rewards become advantages
+    (:meth:`advantages`) and how many minibatches make one update (:meth:`accumulation`).
+    """
+
+    opts: PPOOptions
 
     def __init__(self, ctx: TrainContext) -> None:
-        self.ctx = ctx
-        cfg = ctx.cfg.ddpo
-        self.tracker = PerPromptStatTracker(buffer_size=cfg.stat_buffer_size, min_count=cfg.stat_min_count)
-        self._pool = ThreadPoolExecutor(max_workers=1) if cfg.async_reward else None
-
-    def state(self) -> dict[str, Any]:
-        return {"stat_tracker": self.tracker.state_json()}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if "stat_tracker" in state:
-            self.tracker.load_state_json(state["stat_tracker"])
+        super().__init__(ctx)
+        self.opts = ctx.cfg.options()
+        self._pool = ThreadPoolExecutor(max_workers=1) if self.opts.async_reward else None
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
+    def choose_prompts(self, epoch: int, total: int) -> np.ndarray:
+        """Training-prompt index of each of the epoch's ``total`` global samples (uniform)."""
+        rng = np.random.default_rng(derive_seed(self.ctx.cfg.seed, TAG_PROMPTS, epoch))
+        return rng.integers(len(self.ctx.prompts.train), size=total)
+
+    def advantages(self, prompts: list[str], rewards: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Advantages of the global batch (in global sample order) and metrics about them."""
+        raise NotImplementedError
+
+    def accumulation(self, n_minibatches: int) -> int:
+        """Minibatches accumulated into one optimizer step."""
+        return self.opts.gradient_accumulation_steps
+
+    # ---- sampling and scoring -----------------------------------------------------------------
+
     def _global_indices(self) -> list[list[int]]:
-        cfg, ctx = self.ctx.cfg.ddpo, self.ctx
-        per_batch = cfg.sample_batch_size * ctx.world
+        cfg, ctx = self.opts, self.ctx
+        per_batch = cfg.sample_batch_size * ctx.world_size
         return [list(range(b * per_batch + ctx.rank * cfg.sample_batch_size,
                            b * per_batch + (ctx.rank + 1) * cfg.sample_batch_size))
                 for b in range(cfg.num_batches_per_epoch)]
 
     def collect(self, epoch: int) -> dict[str, Any]:
         """Sample and score this process's share of the epoch; advantages from the global batch."""
-        ctx, cfg = self.ctx, self.ctx.cfg.ddpo
+        ctx, cfg = self.ctx, self.opts
         seed = ctx.cfg.seed
-        total = cfg.sample_batch_size * cfg.num_batches_per_epoch * ctx.world
+        total = cfg.sample_batch_size * cfg.num_batches_per_epoch * ctx.world_size
         train = ctx.prompts.train
-        choice = np.random.default_rng(derive_seed(seed, TAG_PROMPTS, epoch)).integers(len(train), size=total)
+        choice = self.choose_prompts(epoch, total)
         batches: list[dict[str, Any]] = []
         futures: list[Future[Any] | tuple[torch.Tensor, dict[str, float]]] = []
         all_prompts: list[str] = []
@@ -124,10 +213,7 @@ class DDPOTrainer:
         order = np.argsort(all_g, kind="stable")
         global_r = all_r[order].astype(np.float64)
         global_prompts = [train[choice[g]] for g in all_g[order]]
-        if cfg.per_prompt_stat_tracking:
-            adv = self.tracker.update(global_prompts, global_r)
-        else:
-            adv = batch_advantages(global_r)
+        adv, adv_info = self.advantages(global_prompts, global_r)
         local_adv = torch.as_tensor(adv[gidx_t.cpu().numpy()], dtype=torch.float32, device=rewards.device)
         return {
             "latents": torch.cat([b["latents"] for b in batches]),
@@ -138,22 +224,32 @@ class DDPOTrainer:
             "advantages": local_adv,
             "images": batches[0]["images"],
             "metrics": {"reward_mean": float(global_r.mean()), "reward_std": float(global_r.std()),
-                        **info},
+                        **adv_info, **info},
         }
 
-    def step(self, epoch: int) -> dict[str, float]:
-        ctx, cfg, scfg = self.ctx, self.ctx.cfg.ddpo, self.ctx.cfg.sampling
+    def trained_steps(self, timesteps: torch.Tensor) -> np.ndarray:
+        """The chain's steps that are stochastic and inside ``step_window`` (at least one)."""
+        scfg = self.ctx.cfg.sampling
+        stochastic = sampler_for(self.ctx.model).stochastic_steps(self.ctx.model, timesteps, scfg.eta)
+        usable = np.flatnonzero(stochastic.cpu().numpy())
+        usable = np.intersect1d(usable, window_steps(len(timesteps), self.opts.step_window))
+        if usable.size == 0:
+            raise ParameterError(
+                f"{self.ctx.cfg.mode}.step_window: expected at least one stochastic step of the "
+                f"{len(timesteps)}-step chain inside {self.opts.step_window}, received none (every "
+                "step there has zero variance or lies outside the window)")
+        return usable
+
+    # ---- training ------------------------------------------------------------------------------
+
+    def step(self, step: int) -> dict[str, float]:
+        ctx, cfg = self.ctx, self.opts
+        epoch = step
         data = self.collect(epoch)
         if ctx.cfg.run.image_every and epoch % ctx.cfg.run.image_every == 0:
             ctx.logger.images(epoch, data["images"], tag="train")
-        n_local, steps = data["log_probs"].shape
-        # Deterministic steps (zero variance) carry no log-probability: train on the others.
-        usable = np.flatnonzero(stochastic_steps(ctx.model.scheduler, data["timesteps"], scfg.eta).numpy())
-        if usable.size == 0:
-            from textnorm._core import ParameterError
-
-            raise ParameterError("sampling.num_steps: expected at least one stochastic DDIM step, "
-                                 "received a schedule whose every step has zero variance")
+        n_local = data["log_probs"].shape[0]
+        usable = self.trained_steps(data["timesteps"])
         n_train_t = max(1, int(round(usable.size * cfg.timestep_fraction)))
         seed = ctx.cfg.seed
         sums: dict[str, float] = {"loss": 0.0, "clipfrac": 0.0, "approx_kl": 0.0, "kl": 0.0}
@@ -163,9 +259,9 @@ class DDPOTrainer:
             t_order = np.stack([usable[np.random.default_rng(derive_seed(seed, TAG_TIMESTEPS, epoch, inner, g))
                                        .permutation(usable.size)[:n_train_t]] for g in data["gidx"]])
             minibatches = [perm[i:i + cfg.train_batch_size] for i in range(0, n_local, cfg.train_batch_size)]
+            acc = self.accumulation(len(minibatches))
             for mb_i, mb in enumerate(minibatches):
-                boundary = (mb_i + 1) % cfg.gradient_accumulation_steps == 0 or mb_i == len(minibatches) - 1
-                acc = cfg.gradient_accumulation_steps
+                boundary = (mb_i + 1) % acc == 0 or mb_i == len(minibatches) - 1
                 group = min(acc, len(minibatches) - (mb_i // acc) * acc)  # minibatches in this update
                 for j in range(n_train_t):
                     sync = boundary and j == n_train_t - 1
@@ -179,50 +275,78 @@ class DDPOTrainer:
         metrics.update({k: v / max(count, 1) for k, v in sums.items()})
         metrics["grad_norm"] = float(np.mean(grad_norms)) if grad_norms else 0.0
         metrics["lr"] = float(ctx.optimizer.param_groups[0]["lr"])
-        metrics["stat_tracker/prompts"] = self.tracker.stats()["prompts"]
         return metrics
 
     def _train_step(self, data: dict[str, Any], mb: np.ndarray, t_idx: np.ndarray, *, scale: float,
                     sync: bool) -> dict[str, float]:
-        ctx, cfg, scfg = self.ctx, self.ctx.cfg.ddpo, self.ctx.cfg.sampling
+        """Forward and backward of PPO-clip (plus KL) at step ``t_idx[b]`` of each sample ``mb[b]``."""
+        ctx, cfg, scfg = self.ctx, self.opts, self.ctx.cfg.sampling
+        sampler = sampler_for(ctx.model)
         mb_t = torch.as_tensor(mb)
         ti = torch.as_tensor(t_idx)
         x = data["latents"][mb_t, ti]
         x_next = data["latents"][mb_t, ti + 1]
-        t = data["timesteps"][ti.to(data["timesteps"].device)]
         cond = data["cond"][mb_t]
         sync_ctx = contextlib.nullcontext() if sync else ctx.accelerator.no_sync(ctx.net)
         with sync_ctx:
             with ctx.accelerator.autocast():
-                lp, mean, std = step_log_prob(ctx.model, ctx.net, x, x_next, t, ti, data["timesteps"],
-                                              cond, guidance_scale=scfg.guidance_scale, eta=scfg.eta)
+                lp, mean, std = sampler.step_log_prob(ctx.model, ctx.net, x, x_next, ti, data["timesteps"],
+                                                      cond, guidance_scale=scfg.guidance_scale, eta=scfg.eta)
                 loss, info = ppo_loss(lp, data["log_probs"][mb_t, ti], data["advantages"][mb_t],
                                       clip_range=cfg.clip_range, adv_clip_max=cfg.adv_clip_max)
                 kl = torch.zeros(())
                 if cfg.kl_coef > 0:
-                    ref_mean = self._reference_mean(x, x_next, t, ti, data["timesteps"], cond)
+                    ref_mean = self._reference_mean(x, x_next, ti, data["timesteps"], cond)
                     kl = (((mean - ref_mean) ** 2) / (2 * std**2)).flatten(1).mean(1).mean()
                     loss = loss + cfg.kl_coef * kl
             if not torch.isfinite(loss):
-                from textnorm._core import NonFiniteError
-
-                raise NonFiniteError(f"loss: expected a finite DDPO loss, received {loss.item()}")
+                raise NonFiniteError(f"loss: expected a finite {ctx.cfg.mode} loss, received {loss.item()}")
             ctx.accelerator.backward(loss * scale)
         return {"loss": loss.item(), "clipfrac": float(info["clipfrac"]),
                 "approx_kl": float(info["approx_kl"]), "kl": kl.item()}
 
-    def _reference_mean(self, x: torch.Tensor, x_next: torch.Tensor, t: torch.Tensor, ti: torch.Tensor,
+    def _reference_mean(self, x: torch.Tensor, x_next: torch.Tensor, ti: torch.Tensor,
                         timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Mean of the base model's step distribution (for the DPOK KL)."""
         ctx, scfg = self.ctx, self.ctx.cfg.sampling
+        sampler = sampler_for(ctx.model)
+        kw = {"guidance_scale": scfg.guidance_scale, "eta": scfg.eta}
         with torch.no_grad():
             if ctx.reference is not None:
-                net = ctx.reference
-                _, ref_mean, _ = step_log_prob(ctx.model, net, x, x_next, t, ti, timesteps, cond,
-                                               guidance_scale=scfg.guidance_scale, eta=scfg.eta)
+                _, ref_mean, _ = sampler.step_log_prob(ctx.model, ctx.reference, x, x_next, ti, timesteps,
+                                                       cond, **kw)
             else:
                 with ctx.model.adapters_disabled():
-                    _, ref_mean, _ = step_log_prob(ctx.model, ctx.model.denoiser, x, x_next, t, ti,
-                                                   timesteps, cond, guidance_scale=scfg.guidance_scale,
-                                                   eta=scfg.eta)
+                    _, ref_mean, _ = sampler.step_log_prob(ctx.model, ctx.model.denoiser, x, x_next, ti,
+                                                           timesteps, cond, **kw)
         return ref_mean
+
+
+class DDPOTrainer(PPOTrainer):
+    """DDPO: advantages from a per-prompt stat tracker over recent epochs (or the batch)."""
+
+    opts: DDPOOptions
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.tracker = PerPromptStatTracker(buffer_size=self.opts.stat_buffer_size,
+                                            min_count=self.opts.stat_min_count)
+
+    def state(self) -> dict[str, Any]:
+        return {"stat_tracker": self.tracker.state_json()}
+
+    def load_state(self, state: Any) -> None:
+        if "stat_tracker" in state:
+            self.tracker.load_state_json(state["stat_tracker"])
+
+    def advantages(self, prompts: list[str], rewards: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        if self.opts.per_prompt_stat_tracking:
+            adv = self.tracker.update(prompts, rewards)
+        else:
+            adv = batch_advantages(rewards)
+        return adv, {"stat_tracker/prompts": self.tracker.stats()["prompts"]}
+
+
+DDPO = register(Algorithm(
+    name="ddpo", options=DDPOOptions, trainer=DDPOTrainer,
+    summary="PPO-clip over the sampler's steps, per-prompt advantages (Black et al., 2023)"))

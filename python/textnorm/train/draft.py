@@ -8,14 +8,41 @@ carry gradient (a TextNorm reward over differentiable scorers does).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from textnorm._core import NonFiniteError, ParameterError
-from textnorm.train._common import TAG_NOISE, TAG_PROMPTS, TrainContext, call_reward, generate
+from textnorm.train._common import TAG_NOISE, TAG_PROMPTS, call_reward, generate
+from textnorm.train.config import check_int, check_number
+from textnorm.train.registry import Algorithm, TrainerBase, register
 from textnorm.train.sampling import derive_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from textnorm.train.config import TrainConfig
+else:
+    from textnorm.train._lazy import torch
+
+
+@dataclass
+class DraftOptions:
+    """DRaFT-K's options (config section ``[draft]``)."""
+
+    k: int = 1  # sampling steps with a graph, counted from the end
+    batch_size: int = 2  # per process
+    eta: float = 0.0  # sampler noise while sampling with a graph (0: deterministic, as DRaFT)
+
+    def validate(self, cfg: TrainConfig) -> None:
+        """Raise ParameterError naming the first bad option."""
+        check_int("draft.k", self.k)
+        check_int("draft.batch_size", self.batch_size)
+        check_number("draft.eta", self.eta, low=0.0, high=1.0)
+        if self.k > cfg.sampling.num_steps:
+            raise ParameterError(f"draft.k: expected at most sampling.num_steps "
+                                 f"({cfg.sampling.num_steps}), received {self.k}")
 
 
 def draft_loss(rewards: torch.Tensor) -> torch.Tensor:
@@ -23,25 +50,13 @@ def draft_loss(rewards: torch.Tensor) -> torch.Tensor:
     return -rewards.mean()
 
 
-class DraftTrainer:
+class DraftTrainer(TrainerBase):
     """One :meth:`step` = sample a batch with a graph through the last K steps, one update."""
-
-    def __init__(self, ctx: TrainContext) -> None:
-        self.ctx = ctx
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def step(self, step: int) -> dict[str, float]:
         ctx, cfg = self.ctx, self.ctx.cfg.draft
         seed, train = ctx.cfg.seed, ctx.prompts.train
-        total = cfg.batch_size * ctx.world
+        total = cfg.batch_size * ctx.world_size
         choice = np.random.default_rng(derive_seed(seed, TAG_PROMPTS, step)).integers(len(train), size=total)
         gidx = list(range(ctx.rank * cfg.batch_size, (ctx.rank + 1) * cfg.batch_size))
         prompts = [train[choice[g]] for g in gidx]
@@ -68,3 +83,8 @@ class DraftTrainer:
             ctx.logger.images(step, images.detach(), tag="train")
         return {"loss": loss.item(), "reward_mean": float(all_r.mean()), "reward_std": float(all_r.std()),
                 "grad_norm": grad_norm, "lr": float(ctx.optimizer.param_groups[0]["lr"]), **info}
+
+
+DRAFT = register(Algorithm(
+    name="draft", options=DraftOptions, trainer=DraftTrainer,
+    summary="backpropagate a differentiable reward through the last K sampling steps (DRaFT-K)"))

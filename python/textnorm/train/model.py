@@ -161,7 +161,7 @@ class StableDiffusionModel(DenoiserLoRA):
                 f"hub id, received {path!r}, which is not a pipeline folder")
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
-                str(local) if looks_local else path, revision=revision, torch_dtype=torch_dtype,
+                str(local) if looks_local else path, revision=revision, dtype=torch_dtype,
                 safety_checker=None, requires_safety_checker=False)
         except (OSError, ValueError, EnvironmentError) as err:
             raise ParameterError(

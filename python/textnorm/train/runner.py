@@ -22,24 +22,20 @@ from safetensors.torch import save_file
 
 from textnorm._core import ParameterError, TextnormError
 from textnorm.train._common import RewardFn, TrainContext, evaluate
-from textnorm.train.best_of_n import run_best_of_n
 from textnorm.train.checkpoint import (
     SignalFlag,
     StopRequested,
-    latest_checkpoint,
-    load_checkpoint,
+    check_fits,
+    find_resumable,
+    remove_temporaries,
     restore,
     save_checkpoint,
 )
 from textnorm.train.config import ModelConfig, TrainConfig, save_config
-from textnorm.train.ddpo import DDPOTrainer
-from textnorm.train.draft import DraftTrainer
 from textnorm.train.logs import RunLogger, overoptimization_plot
 from textnorm.train.model import StableDiffusionModel, T2IModel
 from textnorm.train.prompts import load_prompts, resolve_target
-from textnorm.train.sft import SFTTrainer
-
-TRAINERS = {"ddpo": DDPOTrainer, "sft": SFTTrainer, "draft": DraftTrainer}
+from textnorm.train.registry import Algorithm, Trainer, get_algorithm
 
 
 @dataclass
@@ -52,6 +48,7 @@ class TrainResult:
     lora_path: Path | None = None
     plot_path: Path | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)  # best-of-n records
+    outputs: dict[str, Any] = field(default_factory=dict)  # the trainer's outputs()
 
 
 def load_model(cfg: ModelConfig) -> T2IModel:
@@ -132,9 +129,15 @@ def prepare(cfg: TrainConfig, *, reward_fn: RewardFn, model: T2IModel | None = N
         optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
     net, optimizer = accelerator.prepare(model.denoiser, optimizer)
     start, trainer_state, optimizer_steps = 0, {}, 0
-    resume_from = latest_checkpoint(out / "checkpoints") if cfg.resume else None
-    if resume_from is not None:
-        tensors, meta = load_checkpoint(resume_from)
+    found = None
+    if cfg.resume:
+        if accelerator.is_main_process:
+            remove_temporaries(out / "checkpoints")
+        params = {n: p for n, p in model.denoiser.named_parameters() if p.requires_grad}
+        found = find_resumable(out / "checkpoints",
+                               check=lambda t, m: check_fits(t, m, params, optimizer=optimizer))
+    if found is not None:
+        _, tensors, meta = found
         _load_weights(model, restore(tensors, meta, optimizer=optimizer))
         start = int(meta["step"])
         extra = meta["extra"]
@@ -169,26 +172,27 @@ def train(cfg: TrainConfig, *, reward_fn: RewardFn, eval_reward_fn: RewardFn | N
                                         prompt_source=prompt_source, accelerator=accelerator)
     out = Path(cfg.run.output_dir)
     result = TrainResult(output_dir=out, step=start)
+    algorithm = get_algorithm(cfg.mode)
     try:
-        if cfg.mode == "best-of-n":
-            result.samples = run_best_of_n(ctx)
-            return result
-        trainer: Any = TRAINERS[cfg.mode](ctx)
+        trainer = algorithm.trainer(ctx)
         trainer.load_state(trainer_state)
         try:
-            _loop(ctx, trainer, start, eval_reward_fn, result)
+            _loop(ctx, algorithm, trainer, start, eval_reward_fn, result)
         finally:
             trainer.close()
-        result.lora_path = _export(ctx, out)
-        if ctx.accelerator.is_main_process:
-            result.records = ctx.logger.all_records()
-            result.plot_path = overoptimization_plot(result.records, out / "overoptimization.png")
+        result.outputs = trainer.outputs()
+        result.samples = list(result.outputs.get("samples", []))
+        if algorithm.updates_weights:
+            result.lora_path = _export(ctx, out)
+            if ctx.accelerator.is_main_process:
+                result.records = ctx.logger.all_records()
+                result.plot_path = overoptimization_plot(result.records, out / "overoptimization.png")
         return result
     finally:
         ctx.logger.close()
 
 
-def _save(ctx: TrainContext, trainer: Any, step: int) -> None:
+def _save(ctx: TrainContext, trainer: Trainer, step: int) -> None:
     if ctx.accelerator.is_main_process:
         extra = {"trainer": trainer.state(), "optimizer_steps": ctx.optimizer_steps,
                  "lr_scheduler": {k: v for k, v in ctx.lr_scheduler.state_dict().items() if k != "lr_lambdas"},
@@ -199,26 +203,31 @@ def _save(ctx: TrainContext, trainer: Any, step: int) -> None:
     ctx.accelerator.wait_for_everyone()
 
 
-def _loop(ctx: TrainContext, trainer: Any, start: int, eval_reward_fn: RewardFn | None,
-          result: TrainResult) -> None:
+def _loop(ctx: TrainContext, algorithm: Algorithm, trainer: Trainer, start: int,
+          eval_reward_fn: RewardFn | None, result: TrainResult) -> None:
+    """``run.steps`` steps with logging, checkpoints and evaluation (one pass and neither of the
+    two for an algorithm that does not update weights)."""
     run = ctx.cfg.run
+    updates = algorithm.updates_weights
+    total = run.steps if updates else 1
+    evaluating = updates and bool(ctx.prompts.eval)
     flag = SignalFlag()
     done, saved = start, start
     opt_steps_at_done = ctx.optimizer_steps
     with flag.installed():
         try:
-            if start == 0 and ctx.prompts.eval:
+            if start == 0 and evaluating:
                 ctx.logger.log(0, evaluate(ctx, 0, eval_reward_fn))
-            for step in range(start, run.steps):
+            for step in range(start, total):
                 metrics = trainer.step(step)
                 done = step + 1
                 opt_steps_at_done = ctx.optimizer_steps
                 ctx.logger.log(done, metrics)
                 ctx.logger.advance()
-                if done % run.checkpoint_every == 0 or done == run.steps:
+                if updates and (done % run.checkpoint_every == 0 or done == total):
                     _save(ctx, trainer, done)
                     saved = done
-                if ctx.prompts.eval and (done % run.eval_every == 0 or done == run.steps):
+                if evaluating and (done % run.eval_every == 0 or done == total):
                     ctx.logger.log(done, evaluate(ctx, done, eval_reward_fn))
                 if flag.raised is not None:
                     raise StopRequested(f"signal {flag.raised}: checkpoint saved at step {done}")
@@ -226,7 +235,7 @@ def _loop(ctx: TrainContext, trainer: Any, start: int, eval_reward_fn: RewardFn 
             # Weights equal the state after `done` steps only while no update of the failing step
             # was applied; then checkpoint them so nothing is lost, else keep the last checkpoint.
             consistent = ctx.optimizer_steps == opt_steps_at_done
-            if saved != done and consistent:
+            if updates and saved != done and consistent:
                 _save(ctx, trainer, done)
             raise
         finally:

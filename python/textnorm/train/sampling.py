@@ -1,5 +1,11 @@
 """DDIM sampling with the log-probability of every stochastic step (DDPO needs them).
 
+A policy-gradient algorithm (DDPO, GRPO) reaches the sampler only through :class:`Sampler`:
+sample chains recording each step's log-probability, recompute one step's log-probability with
+gradient, and say which steps are stochastic. :data:`DDIM` implements it for latent diffusion
+models with a DDIM scheduler; a model with another sampler (flow matching's SDE) carries its own
+as a ``sampler`` attribute, and :func:`sampler_for` picks it up.
+
 One DDIM step from x_t (alpha_t = alphas_cumprod[t]) to the next timestep (alpha_p) with the
 network output turned into a noise estimate eps and a clean estimate x0:
 
@@ -18,12 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
-from textnorm.train.model import T2IModel
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from textnorm.train.model import T2IModel
+else:
+    from textnorm.train._lazy import torch
 
 
 def derive_seed(*keys: int) -> int:
@@ -187,3 +198,74 @@ def step_log_prob(model: T2IModel, net: nn.Module, latents: torch.Tensor, next_l
                                  prediction_type=model.scheduler.config.prediction_type,
                                  prev_sample=next_latents)
     return lp, mean, std
+
+
+class Sampler(Protocol):
+    """The stochastic sampler of a model, as the policy-gradient algorithms use it.
+
+    Noise is given, never drawn: ``noise[:, 0]`` is the starting latent x_T and ``noise[:, i + 1]``
+    the Gaussian noise of step i, so a sample depends only on its noise keys. ``eta`` is the
+    sampler's noise level (DDIM's eta; Flow-GRPO's ``a`` for a flow-matching SDE), 0 for the
+    deterministic sampler. Each step i is a Gaussian transition x_i -> x_{i+1} with a mean that
+    depends on the network and a standard deviation that does not, so its log-density is exact.
+    """
+
+    def sample(self, model: Any, net: nn.Module, cond: torch.Tensor, *, noise: torch.Tensor,
+               num_steps: int, guidance_scale: float, eta: float, grad_steps: int = 0) -> Trajectory:
+        """Sample a batch; see :func:`sample` (the arguments' meaning is the same)."""
+        ...
+
+    def step_log_prob(self, model: Any, net: nn.Module, latents: torch.Tensor,
+                      next_latents: torch.Tensor, index: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor, *, guidance_scale: float, eta: float,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p(next_latents | latents) at step ``index[b]`` of each sample b, with gradient.
+
+        Args:
+            model: the generator.
+            net: its denoiser or a wrapper of it (DDP), or a frozen reference copy.
+            latents, next_latents: (B, ...) states before and after the step.
+            index: (B,) step indices into ``timesteps`` (samples may be at different steps).
+            timesteps: (T,) the trajectory's timesteps, as :class:`Trajectory` recorded them.
+            cond: (B, ...) prompt conditioning.
+
+        Returns:
+            ``(log_prob (B,), mean, std)``: log_prob averaged over the latent's dimensions, as
+            the sampled :attr:`Trajectory.log_probs` are; mean like ``latents``; std
+            broadcastable to it. The KL term of DDPO/GRPO uses mean and std.
+        """
+        ...
+
+    def stochastic_steps(self, model: Any, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
+        """Boolean (T,): the steps whose transition has a non-zero standard deviation (only
+        those have a log-probability and are trained)."""
+        ...
+
+
+class DDIMSampler:
+    """:class:`Sampler` for latent diffusion models with a diffusers DDIM scheduler."""
+
+    def sample(self, model: Any, net: nn.Module, cond: torch.Tensor, *, noise: torch.Tensor,
+               num_steps: int, guidance_scale: float, eta: float, grad_steps: int = 0) -> Trajectory:
+        return sample(model, net, cond, noise=noise, num_steps=num_steps,
+                      guidance_scale=guidance_scale, eta=eta, grad_steps=grad_steps)
+
+    def step_log_prob(self, model: Any, net: nn.Module, latents: torch.Tensor,
+                      next_latents: torch.Tensor, index: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor, *, guidance_scale: float, eta: float,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = timesteps[index.to(timesteps.device)]
+        return step_log_prob(model, net, latents, next_latents, t, index, timesteps, cond,
+                             guidance_scale=guidance_scale, eta=eta)
+
+    def stochastic_steps(self, model: Any, timesteps: torch.Tensor, eta: float) -> torch.Tensor:
+        return stochastic_steps(model.scheduler, timesteps, eta)
+
+
+DDIM = DDIMSampler()
+
+
+def sampler_for(model: Any) -> Sampler:
+    """The model's own ``sampler`` attribute when it has one, else :data:`DDIM`."""
+    own = getattr(model, "sampler", None)
+    return DDIM if own is None else own

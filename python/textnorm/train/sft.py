@@ -16,16 +16,45 @@ With ``sft.data`` set to a best-of-n run folder, its samples are used instead of
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
+from textnorm._core import LayoutError, NonFiniteError
 from textnorm.train._common import TAG_NOISE, TAG_SFT, TrainContext, call_reward, generate
+from textnorm.train.config import check_choice, check_int, check_number
+from textnorm.train.registry import Algorithm, TrainerBase, register
 from textnorm.train.sampling import derive_seed, keyed_noise
+
+if TYPE_CHECKING:
+    import torch
+
+    from textnorm.train.config import TrainConfig
+else:
+    from textnorm.train._lazy import torch
+
+
+@dataclass
+class SFTOptions:
+    """The paper's reward-weighted SFT on the top fraction of base-model samples (``[sft]``)."""
+
+    samples_per_prompt: int = 8
+    sample_batch_size: int = 8
+    top_fraction: float = 0.1
+    selection: str = "global"  # global | per_prompt
+    beta: float = 0.5  # weight of ||eps_theta - eps_ref||^2 to the frozen base model
+    train_batch_size: int = 4
+    data: str | None = None  # a best-of-n run folder (its samples.safetensors) instead of sampling
+
+    def validate(self, cfg: TrainConfig) -> None:
+        """Raise ParameterError naming the first bad option."""
+        for name in ("samples_per_prompt", "sample_batch_size", "train_batch_size"):
+            check_int(f"sft.{name}", getattr(self, name))
+        check_choice("sft.selection", self.selection, ("global", "per_prompt"))
+        check_number("sft.top_fraction", self.top_fraction, low=0.0, low_open=True, high=1.0)
+        check_number("sft.beta", self.beta, low=0.0)
 
 
 def minmax_weights(rewards: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -65,22 +94,13 @@ def sft_loss(pred: torch.Tensor, target: torch.Tensor, ref: torch.Tensor, weight
     return fit + beta * reg.mean(), {"fit": fit.detach(), "reg": reg.mean().detach()}
 
 
-class SFTTrainer:
+class SFTTrainer(TrainerBase):
     """One :meth:`step` = one optimizer step on a minibatch of the kept samples."""
 
     def __init__(self, ctx: TrainContext) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.data: dict[str, torch.Tensor] | None = None
         self.prompts: list[str] = []
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def _cache_path(self) -> Path:
         return Path(self.ctx.cfg.run.output_dir) / "sft_data.safetensors"
@@ -88,6 +108,9 @@ class SFTTrainer:
     def prepare(self) -> None:
         """Sample with the base model, score, weight and select (or load the cached set)."""
         ctx, cfg = self.ctx, self.ctx.cfg.sft
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
         path = self._cache_path()
         if path.is_file():
             with safe_open(str(path), framework="pt") as fh:
@@ -100,7 +123,7 @@ class SFTTrainer:
             self._from_best_of_n(cfg.data)
             return
         items = [(p, j) for p in range(len(train)) for j in range(cfg.samples_per_prompt)]
-        mine = items[ctx.rank::ctx.world]
+        mine = items[ctx.rank::ctx.world_size]
         latents: list[torch.Tensor] = []
         rewards: list[torch.Tensor] = []
         owners: list[int] = []
@@ -131,8 +154,6 @@ class SFTTrainer:
         tensors, self.prompts = load_samples(folder)
         shape = tuple(tensors["latents"].shape[1:])
         if shape != tuple(self.ctx.model.latent_shape):
-            from textnorm._core import LayoutError
-
             raise LayoutError(f"sft.data: expected latents of shape {tuple(self.ctx.model.latent_shape)} "
                               f"for this model, received {shape} in {folder!r}")
         self._select(tensors["latents"].float(), tensors["rewards"].double().numpy(),
@@ -146,6 +167,8 @@ class SFTTrainer:
         self.data = {"latents": lat[keep].contiguous(), "weights": torch.as_tensor(weights[keep]).float(),
                      "prompt_index": torch.as_tensor(groups[keep]), "rewards": torch.as_tensor(rew[keep]).float()}
         if ctx.accelerator.is_main_process:
+            from safetensors.torch import save_file
+
             tmp = path.with_suffix(".tmp")
             path.parent.mkdir(parents=True, exist_ok=True)
             save_file(self.data, str(tmp), metadata={"prompts": json.dumps(self.prompts)})
@@ -162,12 +185,12 @@ class SFTTrainer:
         n = self.data["latents"].shape[0]
         rng = np.random.default_rng(derive_seed(ctx.cfg.seed, TAG_SFT, 1_000_003, step))
         # Each process takes its slice of one global minibatch.
-        global_idx = rng.integers(n, size=cfg.train_batch_size * ctx.world)
+        global_idx = rng.integers(n, size=cfg.train_batch_size * ctx.world_size)
         local = np.arange(ctx.rank * cfg.train_batch_size, (ctx.rank + 1) * cfg.train_batch_size)
         idx = torch.as_tensor(global_idx[local])
         scheduler = ctx.model.scheduler
         n_train = scheduler.config.num_train_timesteps
-        t = torch.as_tensor(rng.integers(n_train, size=cfg.train_batch_size * ctx.world)[local])
+        t = torch.as_tensor(rng.integers(n_train, size=cfg.train_batch_size * ctx.world_size)[local])
         x0 = self.data["latents"][idx.to(self.data["latents"].device)]
         keys = [derive_seed(ctx.cfg.seed, TAG_NOISE, 7, step, int(g)) for g in local]
         noise = keyed_noise(keys, ctx.model.latent_shape).to(x0)
@@ -181,10 +204,13 @@ class SFTTrainer:
             ref = ctx.reference_output(xt, t, cond) if cfg.beta > 0 else pred.detach()
             loss, info = sft_loss(pred, target, ref, self.data["weights"][idx.to(x0.device)], beta=cfg.beta)
         if not torch.isfinite(loss):
-            from textnorm._core import NonFiniteError
-
             raise NonFiniteError(f"loss: expected a finite SFT loss, received {loss.item()}")
         ctx.accelerator.backward(loss)
         grad_norm = ctx.optimizer_step()
         return {"loss": loss.item(), "fit": float(info["fit"]), "reg": float(info["reg"]),
                 "grad_norm": grad_norm, "lr": float(ctx.optimizer.param_groups[0]["lr"])}
+
+
+SFT = register(Algorithm(
+    name="sft", options=SFTOptions, trainer=SFTTrainer,
+    summary="reward-weighted fine-tuning on the best base-model samples (the paper's SFT)"))
