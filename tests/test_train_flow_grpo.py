@@ -87,15 +87,16 @@ def test_grpo_trains_lora_on_sd3_loaded_by_path(tiny_sd3_dir: Path, tmp_path: Pa
 def test_grpo_raises_brightness_with_a_fixed_seed(tiny_sd3_dir: Path, tmp_path: Path) -> None:
     """20 GRPO epochs of 16 samples (groups of 8) raise the mean brightness of the fixed-seed
     evaluation images by more than 0.0025, about one standard deviation of brightness across the
-    base model's samples (0.003): the decoder of a random-weight VAE moves brightness little."""
+    base model's samples (0.003). The random-weight VAE moves brightness little whatever the
+    latents, so the transformer is fine-tuned in full (its output biases shift the latents'
+    channels); seeds 1-4 gained 0.0031-0.0085. LoRA on the attention and output layers gained
+    -0.001 to +0.010 over seeds 1-4 with this budget: too seed-dependent to assert."""
     from textnorm.train.runner import train
 
     cfg = _config(
-        tmp_path / "run", tiny_sd3_dir, seed=1,
-        model={"lora_rank": 8, "lora_alpha": 16.0,
-               "lora_targets": ["to_q", "to_k", "to_v", "to_out.0", "proj_out"]},
+        tmp_path / "run", tiny_sd3_dir, seed=1, model={"full_finetune": True},
         sampling={"num_steps": 4, "eval_num_steps": 4, "guidance_scale": 1.0, "eta": 0.7},
-        optim={"learning_rate": 2e-2},
+        optim={"learning_rate": 3e-3},
         grpo={"sample_batch_size": 16, "train_batch_size": 16, "group_size": 8, "async_reward": False},
         run={"steps": 20, "eval_every": 20, "checkpoint_every": 20, "eval_images_per_prompt": 16})
     res = train(cfg, reward_fn=brightness_reward)
