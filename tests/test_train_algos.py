@@ -110,6 +110,19 @@ def test_stat_tracker_hand_computed() -> None:
     assert clone.buffers == tr.buffers and clone.min_count == 2
 
 
+def test_stat_tracker_std_floor_keeps_saturated_prompts_near_zero() -> None:
+    from textnorm.train.ddpo import batch_advantages
+    from textnorm.train.stat_tracker import EPS, PerPromptStatTracker
+
+    r = np.array([1.0, 1.0 - 1e-4, 0.2, 0.8])  # prompt "a" saturated, "b" not
+    plain = PerPromptStatTracker(buffer_size=4, min_count=2).update(["a", "a", "b", "b"], r)
+    assert abs(plain[0]) > 0.9  # a difference of 1e-4 blown up to unit scale
+    floored = PerPromptStatTracker(buffer_size=4, min_count=2, std_floor=0.05).update(["a", "a", "b", "b"], r)
+    np.testing.assert_allclose(floored[:2], (r[:2] - r[:2].mean()) / (0.05 + EPS), rtol=1e-12)
+    np.testing.assert_allclose(floored[2:], [-1 / (1 + EPS / 0.3), 1 / (1 + EPS / 0.3)], rtol=1e-12)
+    assert batch_advantages(np.array([2.0, 2.0 + 1e-12]), std_floor=0.1).max() < 1e-10
+
+
 @given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=20), st.integers(1, 4))
 def test_sft_weights_and_selection_formula(rewards: list[float], n_groups: int) -> None:
     from textnorm.train.sft import minmax_weights, select_top

@@ -213,3 +213,38 @@ def test_resume_refuses_when_no_checkpoint_fits_the_model(tmp_path: Path) -> Non
     assert "shape" in str(err.value) and "step-00000001" in str(err.value)
     after = _lora(tmp_path)
     assert all(torch.equal(before[k], after[k]) for k in before)  # nothing trained or written
+
+
+def test_cli_reports_damage_and_mistakes_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from textnorm.cli import main
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    base = ["train", "--mode", "ddpo", "--model.path", "train_helpers:ToyDiffusionModel",
+            "--model.lora_targets", "fc1,fc2", "--reward.target", "train_helpers:mean_brightness",
+            "--prompts.source", "list", "--prompts.prompts", "a cube,a ball", "--prompts.eval_fraction", "0",
+            "--sampling.num_steps", "3", "--ddpo.sample_batch_size", "2", "--ddpo.train_batch_size", "2",
+            "--ddpo.stat_min_count", "2", "--run.progress_bar", "false", "--run.tensorboard", "false"]
+    out = tmp_path / "run"
+    assert main([*base, "--out", str(out), "--steps", "2"]) == 0
+    capsys.readouterr()
+    _truncate(out / "checkpoints" / "step-00000002.safetensors")
+    assert main([*base, "--out", str(out), "--steps", "3", "--resume"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warning" in err[0] and "step-00000002" in err[0]
+    kept = sorted((out / "checkpoints").glob("step-*.safetensors"))
+    assert [p.name for p in kept] == ["step-00000002.safetensors", "step-00000003.safetensors"]
+    for path in kept:
+        _empty(path)
+    assert main([*base, "--out", str(out), "--steps", "4", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("textnorm train: error: resume: no intact checkpoint")
+    assert all(line.startswith("textnorm train: ") for line in err)  # warnings and error, one line each
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert main([*base, "--out", str(blocked / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run.output_dir" in err[0] and "a-file" in err[0]
+    assert main([*base, "--out", str(out), "--seed", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seed" in err[0]

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import torch
 
+from textnorm.train.model import DenoiserLoRA
+
 torch.set_num_threads(1)
 
 PROMPTS = ["a cat", "two dogs", "a red ball", "a blue cube", "three birds", "a green tree"]
@@ -71,3 +73,78 @@ def tiny_model(tiny_model_dir: Path) -> Any:
     from textnorm.train.model import StableDiffusionModel
 
     return StableDiffusionModel.from_pretrained(str(tiny_model_dir))
+
+
+class _ToyDenoiser(torch.nn.Module):
+    """The exact noise predictor for latents drawn from N(0, I) (``sqrt(1 - alpha_t) x_t``) plus a
+    small MLP of the latent, the prompt embedding and the time: the model samples well-scaled
+    latents from the start, and LoRA on the MLP shifts their distribution."""
+
+    def __init__(self, alphas_cumprod: torch.Tensor, dim: int, cond_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("alphas_cumprod", alphas_cumprod.float().clone())
+        self.fc1 = torch.nn.Linear(dim + cond_dim + 1, 32)
+        self.fc2 = torch.nn.Linear(32, dim)
+        with torch.no_grad():
+            self.fc2.weight.mul_(0.1)
+            self.fc2.bias.zero_()
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        a = self.alphas_cumprod[t.long()].reshape(-1, *([1] * (x.ndim - 1)))
+        h = torch.cat([x.flatten(1), cond, t.float()[:, None] / 1000.0], dim=1)
+        return (1 - a).sqrt() * x + self.fc2(torch.tanh(self.fc1(h))).view_as(x)
+
+
+
+TOY_WORDS = ["a", "red", "blue", "ball", "cube", "two", "three", "left", "right", ""]
+
+
+class ToyDiffusionModel(DenoiserLoRA):
+    """A T2IModel that samples in milliseconds: 8-number latents from N(0, I) under the base
+    weights, a bag-of-words prompt embedding, DDIM, and a decoder that paints a grey 4x4 image of
+    brightness sigmoid(2 * mean latent). Policy gradients on brightness carry signal here."""
+
+    def __init__(self, *, seed: int = 0) -> None:
+        from diffusers import DDIMScheduler
+
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            self.scheduler = DDIMScheduler(num_train_timesteps=1000, clip_sample=False, set_alpha_to_one=False)
+            self.embed = torch.nn.EmbeddingBag(len(TOY_WORDS), 4, mode="mean").requires_grad_(False)
+            self.denoiser: torch.nn.Module = _ToyDenoiser(self.scheduler.alphas_cumprod, 8, 4)
+        finally:
+            torch.random.set_rng_state(state)
+        self.latent_shape: tuple[int, ...] = (8,)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def to(self, device: torch.device | str) -> ToyDiffusionModel:
+        self.denoiser.to(device)
+        self.embed.to(device)
+        return self
+
+    def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
+        ids = [[TOY_WORDS.index(w) if w in TOY_WORDS else 0 for w in p.split()] or [9] for p in prompts]
+        flat = torch.tensor([i for row in ids for i in row])
+        offsets = torch.tensor([0, *torch.tensor([len(r) for r in ids]).cumsum(0)[:-1].tolist()])
+        return self.embed(flat, offsets)
+
+    def null_embedding(self, batch: int) -> torch.Tensor:
+        return self.encode_prompts([""]).expand(batch, -1)
+
+    def predict_noise(self, net: torch.nn.Module, latents: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor) -> torch.Tensor:
+        return net(latents, timesteps, cond)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        grey = torch.sigmoid(2 * latents.flatten(1).mean(1))
+        return grey[:, None, None, None].expand(-1, 3, 4, 4)
+
+
+def mean_brightness(images: torch.Tensor, prompts: list[str], metadata: list[dict[str, Any]]
+                    ) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Mean brightness per image (differentiable)."""
+    return images.mean(dim=(1, 2, 3)), {}

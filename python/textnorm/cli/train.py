@@ -123,7 +123,20 @@ def build_reward(spec: Any, prompts: Any, *, option: str) -> Any:
     return TextNormReward([build_scorer(s, device=device) for s in specs], contrast, **opts)
 
 
+def _warn_on_one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    print(f"textnorm train: warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_on_one_line  # restored when the block ends
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from textnorm._core import NonFiniteError, TextnormError
     from textnorm.train.config import load_config
 
@@ -132,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["resume"] = True
     if "prompts.path" in overrides and "prompts.source" not in overrides:
         overrides.setdefault("prompts.source", "file")
+    cfg = None
     try:
         cfg = load_config(args.config, overrides=overrides)
         from textnorm.train.checkpoint import StopRequested
@@ -154,9 +168,17 @@ def run(args: argparse.Namespace) -> int:
     except TextnormError as err:
         print(f"textnorm train: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # an output folder that cannot be written, a full disk
+        from pathlib import Path
+
+        name = str(err.filename) if err.filename else ""
+        out = Path(cfg.run.output_dir).resolve() if cfg is not None else None
+        option = "run.output_dir: " if out and name and Path(name).resolve().is_relative_to(out) else ""
+        what = f"{name!r}: {err.strerror}" if name else str(err)
+        print(f"textnorm train: error: {option}cannot write or read {what}", file=sys.stderr)
+        return 2
     print(f"textnorm train: {cfg.mode} finished at step {result.step}; outputs in {result.output_dir}")
     for label, path in (("LoRA weights", result.lora_path), ("overoptimization plot", result.plot_path)):
         if path is not None:
             print(f"  {label}: {path}")
     return 0
-

@@ -158,6 +158,7 @@ class TrainConfig:
             check_int(name, self.get(name))
         if self.sampling.eval_num_steps is not None:
             check_int("sampling.eval_num_steps", self.sampling.eval_num_steps)
+        check_int("seed", self.seed, low=0)
         check_int("run.steps", self.run.steps, low=0)
         check_int("optim.warmup_steps", self.optim.warmup_steps, low=0)
         for name in ("model.lora_alpha", "optim.learning_rate", "optim.eps", "optim.max_grad_norm"):

@@ -93,12 +93,14 @@ class DDPOOptions(PPOOptions):
     per_prompt_stat_tracking: bool = True
     stat_buffer_size: int = 32
     stat_min_count: int = 16
+    std_floor: float = 0.0  # divide by at least this std (reward units): saturated prompts stay near 0
 
     def validate(self, cfg: TrainConfig, *, section: str = "ddpo") -> None:
         """Raise ParameterError naming the first bad option."""
         super().validate(cfg, section=section)
         check_int(f"{section}.stat_buffer_size", self.stat_buffer_size)
         check_int(f"{section}.stat_min_count", self.stat_min_count, low=0)
+        check_number(f"{section}.std_floor", self.std_floor, low=0.0)
 
 
 def ppo_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, *,
@@ -123,10 +125,10 @@ def ppo_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: t
     return loss, info
 
 
-def batch_advantages(rewards: np.ndarray) -> np.ndarray:
+def batch_advantages(rewards: np.ndarray, *, std_floor: float = 0.0) -> np.ndarray:
     """Advantages from whole-batch statistics (stat tracking off)."""
     rewards = np.asarray(rewards, dtype=np.float64)
-    return (rewards - rewards.mean()) / (rewards.std() + EPS)
+    return (rewards - rewards.mean()) / (max(float(rewards.std()), std_floor) + EPS)
 
 
 def window_steps(num_steps: int, window: list[float]) -> np.ndarray:
@@ -330,7 +332,8 @@ class DDPOTrainer(PPOTrainer):
     def __init__(self, ctx: TrainContext) -> None:
         super().__init__(ctx)
         self.tracker = PerPromptStatTracker(buffer_size=self.opts.stat_buffer_size,
-                                            min_count=self.opts.stat_min_count)
+                                            min_count=self.opts.stat_min_count,
+                                            std_floor=self.opts.std_floor)
 
     def state(self) -> dict[str, Any]:
         return {"stat_tracker": self.tracker.state_json()}
@@ -343,7 +346,7 @@ class DDPOTrainer(PPOTrainer):
         if self.opts.per_prompt_stat_tracking:
             adv = self.tracker.update(prompts, rewards)
         else:
-            adv = batch_advantages(rewards)
+            adv = batch_advantages(rewards, std_floor=self.opts.std_floor)
         return adv, {"stat_tracker/prompts": self.tracker.stats()["prompts"]}
 
 

@@ -1,9 +1,11 @@
 """Per-prompt reward statistics for DDPO advantages.
 
 For each prompt a buffer keeps its most recent ``buffer_size`` rewards. A sample's advantage is
-``(r - mean) / (std + eps)`` over its prompt's buffer (after adding the current batch) when the
-buffer holds at least ``min_count`` rewards, else over the whole current batch. The state is
-plain data, saved with every checkpoint.
+``(r - mean) / (max(std, std_floor) + eps)`` over its prompt's buffer (after adding the current
+batch) when the buffer holds at least ``min_count`` rewards, else over the whole current batch.
+``std_floor`` (reward units, default 0) keeps a prompt whose rewards all but tie (saturated) from
+having its rounding noise scaled up to unit-variance advantages. The state is plain data, saved
+with every checkpoint.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ class PerPromptStatTracker:
     Args:
         buffer_size: rewards kept per prompt (oldest dropped first).
         min_count: rewards a prompt's buffer needs before its own statistics are used.
+        std_floor: the smallest standard deviation divided by.
     """
 
-    def __init__(self, *, buffer_size: int, min_count: int) -> None:
+    def __init__(self, *, buffer_size: int, min_count: int, std_floor: float = 0.0) -> None:
         self.buffer_size = buffer_size
         self.min_count = min_count
+        self.std_floor = std_floor
         self.buffers: dict[str, deque[float]] = {}
 
     def update(self, prompts: Sequence[str], rewards: np.ndarray) -> np.ndarray:
@@ -51,7 +55,7 @@ class PerPromptStatTracker:
             else:
                 values = np.fromiter(buf, dtype=np.float64)
                 mean, std = values.mean(), values.std()
-            advantages[mask] = (rewards[mask] - mean) / (std + EPS)
+            advantages[mask] = (rewards[mask] - mean) / (max(std, self.std_floor) + EPS)
         return advantages
 
     def stats(self) -> dict[str, float]:
