@@ -46,6 +46,9 @@ def _config(out: Path, model_dir: Path, **sections: Any) -> Any:
 
 def test_grpo_trains_lora_on_sd3_loaded_by_path(tiny_sd3_dir: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from textnorm.train.registry import algorithms
+
+    algorithms()  # built-in modes register in their order before ddpo is imported here
     from textnorm.train import ddpo, flow_sde
     from textnorm.train.runner import train
 
