@@ -3,6 +3,7 @@ loaded back by path through the runner, trained with LoRA by Flow-GRPO's SDE sam
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -108,17 +109,14 @@ def test_grpo_raises_brightness_with_a_fixed_seed(tiny_sd3_dir: Path, tmp_path: 
     assert evals[1] - evals[0] > 0.0025, evals
 
 
-@pytest.mark.slow
-def test_sigkill_and_resume_matches_an_uninterrupted_run(tiny_sd3_dir: Path, tmp_path: Path) -> None:
-    import os
-
-    def toml(out: Path) -> Path:
-        path = out.with_suffix(".toml")
-        path.write_text(f"""
+def _toml(out: Path, model_dir: Path, *, steps: int, sample_batch_size: int = 4,
+          train_batch_size: int = 2) -> Path:
+    path = out.with_suffix(".toml")
+    path.write_text(f"""
 mode = "grpo"
 seed = 7
 [model]
-path = "{tiny_sd3_dir}"
+path = "{model_dir}"
 [reward]
 kind = "callable"
 target = "{SUPPORT}:brightness_reward"
@@ -133,25 +131,42 @@ eta = 0.7
 [optim]
 learning_rate = 0.01
 [grpo]
-sample_batch_size = 4
-train_batch_size = 2
+sample_batch_size = {sample_batch_size}
+train_batch_size = {train_batch_size}
 group_size = 2
 clip_range = 0.2
 [run]
 output_dir = "{out}"
-steps = 5
+steps = {steps}
 checkpoint_every = 1
 eval_every = 100
 eval_images_per_prompt = 1
 progress_bar = false
 tensorboard = false
 """)
-        return path
+    return path
 
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+
+
+def _assert_same_lora(a_dir: Path, b_dir: Path, *, rtol: float, atol: float) -> None:
+    a, b = load_file(str(a_dir / "lora.safetensors")), load_file(str(b_dir / "lora.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=rtol, atol=atol)
+    assert min(float(v.abs().max()) for k, v in a.items() if "lora_B" in k) > 1e-4  # it trained
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_matches_an_uninterrupted_run(tiny_sd3_dir: Path, tmp_path: Path) -> None:
+    from textnorm.cli import main
+
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(toml(killed))],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cfg_k = _toml(killed, tiny_sd3_dir, steps=5)
+    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(cfg_k)],
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpts = killed / "checkpoints"
     deadline = time.monotonic() + 240
     try:
@@ -164,12 +179,24 @@ tensorboard = false
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "lora.safetensors").exists()  # it died mid-run
+    assert main(["train", "--config", str(cfg_k), "--resume"]) == 0
+    assert main(["train", "--config", str(_toml(clean, tiny_sd3_dir, steps=5))]) == 0
+    _assert_same_lora(killed, clean, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tiny_sd3_dir: Path, tmp_path: Path) -> None:
+    """2 accelerate CPU processes x 2 samples = 1 process x 4 samples: the same groups and update
+    (the transformer wrapped in DDP; the all-reduce sums in another order: float rounding)."""
     from textnorm.cli import main
 
-    assert main(["train", "--config", str(toml(killed)), "--resume"]) == 0
-    assert main(["train", "--config", str(toml(clean))]) == 0
-    a, b = load_file(str(killed / "lora.safetensors")), load_file(str(clean / "lora.safetensors"))
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
-    assert any(float(v.abs().sum()) > 0 for k, v in a.items() if "lora_B" in k)
+    two, one = tmp_path / "two", tmp_path / "one"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "textnorm", "train", "--config",
+           str(_toml(two, tiny_sd3_dir, steps=2, sample_batch_size=2, train_batch_size=2))]
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("finished at step 2") == 2
+    assert main(["train", "--config",
+                 str(_toml(one, tiny_sd3_dir, steps=2, sample_batch_size=4, train_batch_size=4))]) == 0
+    _assert_same_lora(two, one, rtol=1e-4, atol=1e-6)
