@@ -19,11 +19,13 @@ noise level ``a``. One Euler-Maruyama step from ``t`` to ``s < t`` (``dt = s - t
     std  = sigma_t * sqrt(t - s)
     x_s  = mean + std * z,   z ~ N(0, I)
 
-so ``log p(x_s | x_t)`` is exact. ``a = 0`` gives back the Euler ODE step bit for bit.
+so ``log p(x_s | x_t)`` is exact. ``a = 0`` gives back the Euler ODE step (up to rounding: the
+coefficients are formed in float64).
 
 ``sigma_t`` is infinite at ``t = 1``, where every schedule starts; as Flow-GRPO does, the noise
-formula is evaluated at ``min(t, t_cap)`` with ``t_cap`` the largest schedule value below 1 (the
-marginals stay exact for any finite noise schedule; only the first step's noise changes).
+formula is evaluated at ``min(t, t_cap)`` with ``t_cap`` the largest schedule value below 1 (in
+continuous time any finite noise schedule keeps the ODE's marginals; only the first step's noise
+changes).
 
 Log-probabilities are averaged over the latent's dimensions (one number per sample), as in
 :mod:`textnorm.train.sampling`, so PPO ratios stay in a usable range whatever the latent size.
