@@ -24,6 +24,7 @@ _LAZY = {
     "load_config": "textnorm.train.config",
     "T2IModel": "textnorm.train.model",
     "StableDiffusionModel": "textnorm.train.model",
+    "FlowMatchingModel": "textnorm.train.flow_model",
     "PerPromptStatTracker": "textnorm.train.stat_tracker",
     "tiny_pipeline": "textnorm.train.tiny",
     "Algorithm": "textnorm.train.registry",

@@ -52,7 +52,8 @@ class TrainResult:
 
 
 def load_model(cfg: ModelConfig) -> T2IModel:
-    """``tiny``, a ``module:factory`` returning a T2IModel, or a Stable Diffusion hub id / folder."""
+    """``tiny``, a ``module:factory`` returning a T2IModel, or a hub id / folder of a Stable
+    Diffusion pipeline or (by its ``model_index.json``) a Stable Diffusion 3 one."""
     if cfg.path == "tiny":
         from textnorm.train.tiny import tiny_pipeline
 
@@ -63,6 +64,10 @@ def load_model(cfg: ModelConfig) -> T2IModel:
             raise ParameterError(f"model.path: expected a factory returning a T2IModel, received "
                                  f"{type(model).__name__}")
         return model
+    from textnorm.train.flow_model import FlowMatchingModel, is_flow_pipeline
+
+    if is_flow_pipeline(cfg.path, revision=cfg.revision):
+        return FlowMatchingModel.from_pretrained(cfg.path, revision=cfg.revision, resolution=cfg.resolution)
     return StableDiffusionModel.from_pretrained(cfg.path, revision=cfg.revision, resolution=cfg.resolution)
 
 
