@@ -96,7 +96,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--world-prompts", type=positive_int, default=40, help="world: prompts per category")
     p.add_argument("--world-images", type=positive_int, default=16, help="world: images per prompt")
     p.add_argument("--contrast-k", type=positive_int, default=16,
-                   help="world: contrastive prompts per prompt from textnorm.contrast (seeded)")
+                   help="world: contrastive prompts per prompt from the world's near-misses (textnorm.world.contrast_set, seeded)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
