@@ -107,3 +107,99 @@ def test_reward_call_textnorm_vs_raw(benchmark: Any, run_ctx: Any) -> None:
     benchmark.extra_info.update({"textnorm_call_s": tn, "raw_call_s": raw, "ratio": tn / raw})
     print(f"\nreward call, 8 images: TextNorm K=16 {tn * 1e3:.2f} ms, raw {raw * 1e3:.2f} ms, ratio {tn / raw:.2f}")
     benchmark(rewards["textnorm"], images, prompts, [{}] * 8)
+
+
+# ---- GRPO vs DDPO: one epoch, same model and budget, per-phase breakdown ---------------------
+
+PHASES = ("sample", "decode", "reward", "advantages", "ppo_fwd_bwd", "optimizer")
+
+
+_CURRENT: dict[str, float] = {}  # the phase times of the epoch being measured
+
+
+def _timed(name: str, fn: Any) -> Any:
+    """CPU time of the process (one thread, no reward overlap), which machine load barely moves."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _CURRENT[name] = _CURRENT.get(name, 0.0) + time.process_time() - t0
+    return wrapper
+
+
+def _instrument(trainer: Any) -> None:
+    """Time the epoch's phases of ``trainer`` into :data:`_CURRENT`."""
+    ctx = trainer.ctx
+    ctx.model.decode = _timed("decode", ctx.model.decode)
+    ctx.reward_fn = _timed("reward", ctx.reward_fn)
+    trainer.advantages = _timed("advantages", trainer.advantages)
+    trainer._train_step = _timed("ppo_fwd_bwd", trainer._train_step)
+    ctx.optimizer_step = _timed("optimizer", ctx.optimizer_step)
+
+
+def _pg_trainer(mode: str, **section: Any) -> Any:
+    from textnorm.reward import RawReward
+    from textnorm.scorers._tiny import tiny_open_clip
+    from textnorm.train.config import load_config
+    from textnorm.train.registry import get_algorithm
+    from textnorm.train.runner import prepare
+
+    sets = _prompts()
+    sec: dict[str, Any] = {"sample_batch_size": 4, "num_batches_per_epoch": 2, "train_batch_size": 4,
+                           "timestep_fraction": 1.0, "async_reward": False, **section}
+    cfg = load_config(data={
+        "mode": mode, "model": {"path": "tiny"},
+        "prompts": {"source": "list", "prompts": list(sets), "eval_fraction": 0.0},
+        "sampling": {"num_steps": 10, "guidance_scale": 5.0}, mode: sec,
+        "run": {"output_dir": tempfile.mkdtemp(prefix=f"bench-{mode}-"), "progress_bar": False,
+                "tensorboard": False, "image_every": 10**6},
+    })
+    ctx, _, _ = prepare(cfg, reward_fn=RawReward(tiny_open_clip()), prompt_source=lambda: [(p, {}) for p in sets])
+    return get_algorithm(mode).trainer(ctx)
+
+
+def test_grpo_vs_ddpo_epoch_breakdown(benchmark: Any) -> None:
+    """8 samples per epoch, 10 DDIM steps, guidance 5, tiny UNet, raw tiny open_clip reward, no
+    reward/sampling overlap (so the phases add up). DDPO: 2 updates per epoch (train batch 4);
+    GRPO: groups of 4, one update per epoch; GRPO-window: the first half of the chain only."""
+    import textnorm.train.ddpo as ddpo_mod
+
+    real_generate = ddpo_mod.generate
+    variants = {"ddpo": ("ddpo", {}), "grpo": ("grpo", {"group_size": 4}),
+                "grpo-window": ("grpo", {"group_size": 4, "step_window": [0.0, 0.5]})}
+    trainers = {name: _pg_trainer(mode, **sec) for name, (mode, sec) in variants.items()}
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for tr in trainers.values():
+            tr.step(0)  # warm-up: allocator, text-embedding cache
+            _instrument(tr)
+        ddpo_mod.generate = _timed("sample", real_generate)  # the module global collect() calls
+        totals: dict[str, list[float]] = {name: [] for name in trainers}
+        walls: dict[str, list[float]] = {name: [] for name in trainers}
+        phases: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PHASES} for n in trainers}
+        for rnd in range(3):  # interleaved so machine noise hits every variant alike
+            for name, tr in trainers.items():
+                _CURRENT.clear()
+                t0, w0 = time.process_time(), time.perf_counter()
+                tr.step(1 + rnd)
+                totals[name].append(time.process_time() - t0)
+                walls[name].append(time.perf_counter() - w0)
+                for p in PHASES:
+                    phases[name][p].append(_CURRENT.get(p, 0.0))
+        for name in trainers:
+            med = statistics.median(totals[name])
+            results[name] = {"epoch_s": med, "samples_per_s": 8 / med, "wall_s": statistics.median(walls[name]),
+                             **{p: statistics.median(phases[name][p]) for p in PHASES}}
+    finally:
+        ddpo_mod.generate = real_generate
+    benchmark.extra_info.update({"threads": 1, **{f"{n}/{k}": v for n, r in results.items() for k, v in r.items()}})
+    print("\nCPU seconds per epoch (wall in brackets)\nvariant       epoch s  samples/s  "
+          + "  ".join(f"{p:>11}" for p in PHASES))
+    for name, r in results.items():
+        print(f"{name:12} {r['epoch_s']:8.3f} {r['samples_per_s']:10.2f}  "
+              + "  ".join(f"{r[p]:11.3f}" for p in PHASES) + f"  [{r['wall_s']:.1f} s]")
+    benchmark.pedantic(trainers["grpo"].step, args=(100,), rounds=1, iterations=1)
+    for tr in trainers.values():
+        tr.close()
+        tr.ctx.logger.close()

@@ -29,7 +29,12 @@ def test_modes_sections_and_cli_choices_come_from_the_registry(capsys: pytest.Ca
     from textnorm.train.config import TrainConfig, leaf_options
     from textnorm.train.registry import algorithms, mode_names
 
+    import dataclasses
+
+    from textnorm.train import registry
+
     assert mode_names() == BUILTIN
+    assert registry._CORE_SECTIONS == {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig()
     assert sorted(cfg.algorithms) == sorted(a.section for a in algorithms().values())
     assert cfg.best_of_n is cfg.algorithms["best_of_n"] and cfg.options("grpo") is cfg.grpo

@@ -169,13 +169,20 @@ _CORE_SECTIONS = frozenset({"model", "sampling", "prompts", "reward", "eval_rewa
 
 
 def algorithms() -> dict[str, Algorithm]:
-    """Every registered algorithm by mode name (the built-in ones imported on first call)."""
+    """Every registered algorithm by mode name: the built-in ones first, in :data:`BUILTIN`'s
+    order (whatever order they were imported in), then the others in registration order."""
     global _LOADED
     if not _LOADED:
         _LOADED = True
         for module in BUILTIN:
             importlib.import_module(module)
-    return dict(_REGISTRY)
+
+    def rank(item: tuple[int, Algorithm]) -> tuple[int, int]:
+        module = getattr(item[1].trainer, "__module__", "")
+        return (BUILTIN.index(module) if module in BUILTIN else len(BUILTIN), item[0])
+
+    ordered = sorted(enumerate(_REGISTRY.values()), key=rank)
+    return {a.name: a for _, a in ordered}
 
 
 def mode_names() -> tuple[str, ...]:
