@@ -1,5 +1,6 @@
 """Shared helpers for the tests of textnorm.train (no tests here): the tiny pipeline saved once,
-small configs, and reward callables written for the tests."""
+small configs, reward callables written for the tests, and a toy diffusion model that samples in
+milliseconds (``ToyDiffusionModel``, loadable as ``--model.path train_helpers:ToyDiffusionModel``)."""
 
 from __future__ import annotations
 
