@@ -17,7 +17,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from test_train_flow_support import T5_MAX_LENGTH, save_tiny_sd3, tiny_sd3_dir  # noqa: F401
+from flow_helpers import T5_MAX_LENGTH, save_tiny_sd3, tiny_sd3_dir  # noqa: F401
 
 from textnorm import TextnormError
 from textnorm.train import flow_sde

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_flow_support import brightness_reward, tiny_sd3_dir  # noqa: F401  (fixture)
+from flow_helpers import brightness_reward, tiny_sd3_dir  # noqa: F401  (fixture)
 
 torch.set_num_threads(1)
 
-SUPPORT = Path(__file__).with_name("test_train_flow_support.py")
+SUPPORT = Path(__file__).with_name("flow_helpers.py")
 PROMPTS = ["a cat", "two dogs", "a red ball", "a blue cube", "a green tree"]
 
 
@@ -177,6 +177,8 @@ def test_sigkill_and_resume_matches_an_uninterrupted_run(tiny_sd3_dir: Path, tmp
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "lora.safetensors").exists()  # it died mid-run
     assert main(["train", "--config", str(cfg_k), "--resume"]) == 0

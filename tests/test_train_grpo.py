@@ -258,6 +258,8 @@ def test_grpo_sigkill_and_resume_matches_an_uninterrupted_run(tmp_path: Path,
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "lora.safetensors").exists()
     monkeypatch.syspath_prepend(str(HELPERS.parent))

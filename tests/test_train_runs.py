@@ -115,6 +115,8 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tiny_model_dir: Path, tmp_
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "lora.safetensors").exists()  # it really died mid-run
     done = sorted(p.name for p in ckpts.glob("step-*.safetensors"))

@@ -31,7 +31,7 @@ SMALL = WorldBenchConfig(categories=("counting", "spatial"), n_prompts=5, n_samp
 def proxies() -> list:
     from textnorm.proxies import load_proxies
 
-    return load_proxies()
+    return load_proxies(["count-blind", "relation-blind"])
 
 
 @pytest.fixture(scope="module")

@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     with warnings.catch_warnings():
+        warnings.simplefilter("default")  # the command shows warnings, whatever filters its caller set
         warnings.showwarning = _warn_on_one_line  # restored when the block ends
         return _run(args)
 
