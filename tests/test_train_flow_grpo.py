@@ -4,15 +4,14 @@ loaded back by path through the runner, trained with LoRA by Flow-GRPO's SDE sam
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from train_helpers import kill_at_checkpoint
 import torch
 from safetensors.torch import load_file
 from flow_helpers import brightness_reward, tiny_sd3_dir  # noqa: F401  (fixture)
@@ -165,22 +164,7 @@ def test_sigkill_and_resume_matches_an_uninterrupted_run(tiny_sd3_dir: Path, tmp
 
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     cfg_k = _toml(killed, tiny_sd3_dir, steps=5)
-    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(cfg_k)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpts = killed / "checkpoints"
-    deadline = time.monotonic() + 240
-    try:
-        while not (ckpts / "step-00000002.safetensors").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        if proc.stderr is not None:
-            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "lora.safetensors").exists()  # it died mid-run
+    kill_at_checkpoint(cfg_k, killed, _env())
     assert main(["train", "--config", str(cfg_k), "--resume"]) == 0
     assert main(["train", "--config", str(_toml(clean, tiny_sd3_dir, steps=5))]) == 0
     _assert_same_lora(killed, clean, rtol=0, atol=1e-6)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 from train_helpers import (  # noqa: F401  (fixtures)
     ToyDiffusionModel,
+    kill_at_checkpoint,
     mean_brightness,
     small_config,
     tiny_model,
@@ -246,22 +245,7 @@ def test_grpo_sigkill_and_resume_matches_an_uninterrupted_run(tmp_path: Path,
     steps = 30  # an epoch takes milliseconds: enough of them that the kill lands mid-run
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     cfg_k = _toml(tmp_path / "k.toml", killed, steps=steps)
-    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(cfg_k)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpts = killed / "checkpoints"
-    deadline = time.monotonic() + 240
-    try:
-        while not (ckpts / "step-00000002.safetensors").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        if proc.stderr is not None:
-            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "lora.safetensors").exists()
+    kill_at_checkpoint(cfg_k, killed, _env(), poll=0.005)
     monkeypatch.syspath_prepend(str(HELPERS.parent))
     assert _cli("train", "--config", str(cfg_k), "--resume") == 0
     assert _cli("train", "--config", str(_toml(tmp_path / "c.toml", clean, steps=steps))) == 0

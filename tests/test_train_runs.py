@@ -4,17 +4,15 @@ uninterrupted run), and two accelerate CPU processes (same update as one process
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import tiny_model_dir  # noqa: F401  (fixture)
+from train_helpers import kill_at_checkpoint, tiny_model_dir  # noqa: F401  (fixture)
 
 torch.set_num_threads(1)
 
@@ -103,22 +101,8 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tiny_model_dir: Path, tmp_
     steps = 5
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     cfg_k = _toml(tmp_path / "k.toml", tiny_model_dir, killed, steps=steps)
-    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(cfg_k)],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    kill_at_checkpoint(cfg_k, killed, _env())
     ckpts = killed / "checkpoints"
-    deadline = time.monotonic() + 240
-    try:
-        while not (ckpts / "step-00000002.safetensors").exists():
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-        if proc.stderr is not None:
-            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "lora.safetensors").exists()  # it really died mid-run
     done = sorted(p.name for p in ckpts.glob("step-*.safetensors"))
     assert done and done[-1] < f"step-{steps:08d}.safetensors"
     assert _cli("train", "--config", str(cfg_k), "--resume") == 0

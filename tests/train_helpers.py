@@ -149,3 +149,29 @@ def mean_brightness(images: torch.Tensor, prompts: list[str], metadata: list[dic
                     ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Mean brightness per image (differentiable)."""
     return images.mean(dim=(1, 2, 3)), {}
+
+
+def kill_at_checkpoint(config: Path, out: Path, env: dict[str, str], *, step: int = 2, poll: float = 0.02) -> None:
+    """Start ``textnorm train --config config``, SIGKILL it once its step-``step`` checkpoint
+    exists, and check that it died before writing its final LoRA (a run killed mid-way)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "textnorm", "train", "--config", str(config)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = out / "checkpoints" / f"step-{step:08d}.safetensors"
+    deadline = time.monotonic() + 240
+    try:
+        while not ckpt.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(poll)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()  # an open pipe would be a ResourceWarning (an error in this suite)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "lora.safetensors").exists()  # it really died mid-run

@@ -6,20 +6,14 @@ Names load on first use (this package imports torch; `import textnorm` must not)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textnorm._lazy_exports import lazy_getattr
 
 _LAZY = {
     "run_demo": "textnorm.demo.experiment",
     "DemoConfig": "textnorm.demo.experiment",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'textnorm.demo' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("textnorm.demo", _LAZY)
 
 
 __all__ = sorted(_LAZY)

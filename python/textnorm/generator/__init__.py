@@ -8,8 +8,7 @@ Names load on first use (this package imports torch; `import textnorm` must not)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textnorm._lazy_exports import lazy_getattr
 
 _LAZY = {
     "SceneDiffusionModel": "textnorm.generator.diffusion",
@@ -19,12 +18,7 @@ _LAZY = {
     "evaluate_generator": "textnorm.generator.training",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'textnorm.generator' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("textnorm.generator", _LAZY)
 
 
 __all__ = sorted(_LAZY)

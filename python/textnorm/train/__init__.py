@@ -13,8 +13,7 @@ or reward modules. Names are resolved on first use (importing this package does 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from textnorm._lazy_exports import lazy_getattr
 
 _LAZY = {
     "train": "textnorm.train.runner",
@@ -35,12 +34,7 @@ _LAZY = {
     "get_algorithm": "textnorm.train.registry",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'textnorm.train' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr("textnorm.train", _LAZY)
 
 
 __all__ = sorted(_LAZY)
