@@ -117,6 +117,16 @@ def test_grpo_raises_mean_brightness_with_a_fixed_seed(tmp_path: Path) -> None:
     assert 0.0 <= rec["grpo/saturated_groups"] <= 1.0 and rec["grpo/group_std"] > 0
 
 
+def test_ddpo_raises_mean_brightness_with_a_fixed_seed(tmp_path: Path) -> None:
+    """DDPO on the same toy, per-prompt advantages over the same 32 samples per epoch (issue 12)."""
+    from textnorm.train.runner import train
+
+    res = train(_toy_config(tmp_path, mode="ddpo"), reward_fn=mean_brightness, model=ToyDiffusionModel())
+    r = [x["reward_mean"] for x in res.records if "reward_mean" in x]
+    assert len(r) == 15
+    assert np.mean(r[-5:]) > np.mean(r[:3]) + 0.15
+
+
 def test_the_step_window_limits_the_trained_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ddpo and grpo train only stochastic steps i with start <= i / T < end."""
     from textnorm.train import ddpo
