@@ -18,7 +18,8 @@ import torch
 
 from textnorm import ParameterError
 from textnorm.demo.experiment import QUICK, DemoConfig, run_demo
-from textnorm.demo.report import COMPLETE, atomic_write, interval
+from textnorm._atomic import atomic_write
+from textnorm.demo.report import COMPLETE, interval
 
 
 def _finite(obj: object) -> bool:

@@ -31,9 +31,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from textnorm._atomic import atomic_write
 
 
 def add_parser(subparsers: Any) -> None:
@@ -164,14 +165,6 @@ def _load(paths: list[Path]) -> list[Any]:
     return out
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
     from textnorm._core import TextnormError
 
@@ -226,10 +219,10 @@ def _run(args: argparse.Namespace) -> int:
         results[label] = diagnose(mats, labels=labels, reference=reference, n_boot=args.bootstrap, seed=args.seed)
     print(diagnosis_markdown(results), end="")
     if args.json is not None:
-        _write_json(args.json, {
+        atomic_write(args.json, json.dumps({
             "prompts": prompts, "contrast": [lst[1:] for lst in lists], "labels": use_labels,
             "reference": refs if use_refs else None,
             "scorers": {k: v.as_dict() for k, v in results.items()},
-        })
+        }, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
     return 0

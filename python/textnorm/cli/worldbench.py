@@ -18,9 +18,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from textnorm._atomic import atomic_write
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -70,14 +71,6 @@ def _config(args: argparse.Namespace) -> Any:
     return WorldBenchConfig(**base)
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
     from textnorm._core import TextnormError
 
@@ -100,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     md = res.to_markdown()
     print(md, end="")
     if args.out is not None:
-        _write(args.out / "report.md", md)
-        _write(args.out / "results.json", json.dumps(res.as_dict(), indent=1, default=float) + "\n")
+        atomic_write(args.out / "report.md", md)
+        atomic_write(args.out / "results.json", json.dumps(res.as_dict(), indent=1, default=float) + "\n")
         print(f"wrote {args.out / 'report.md'}", file=sys.stderr)
     return 0

@@ -156,7 +156,7 @@ def best_of_n_part(cfg: DemoConfig, generator: Any, proxies: Sequence[Any], log:
     conf = {pid: np.stack([confidence(m, scale=cfg.scale) for m in scored.logits[pid]]) for pid in scored.logits}
     ens = np.stack([ensemble(np.stack([scored.logits[pid][p] for pid in scored.logits]), scale=cfg.scale,
                              method="ur", lam=cfg.lam) for p in range(len(prompts))])
-    out: dict[str, Any] = {"ns": ns, "kl": best_of_n_kl(ns).tolist(), "prompts": prompts, "categories": cats,
+    out: dict[str, Any] = {"ns": ns, "kl": best_of_n_kl(np.asarray(ns)).tolist(), "prompts": prompts, "categories": cats,
                            "base_aligned": float(gold.mean()), "proxies": {}}
     for proxy in proxies:
         pid = proxy.id
@@ -177,8 +177,10 @@ class _Recorder:
     """RL evaluation reward: judges each image, reads the primary proxy's raw score, and at the
     start of every evaluation estimates the path KL of the model being trained."""
 
-    def __init__(self, model: Any, primary: Any, train_prompts: list[str], cfg: DemoConfig) -> None:
+    def __init__(self, model: Any, primary: Any, train_prompts: list[str], cfg: DemoConfig, *,
+                 per_eval: int) -> None:
         self.model, self.primary, self.cfg = model, primary, cfg
+        self.per_eval = per_eval  # images judged at each evaluation
         self.train_prompts = set(train_prompts)
         self.kl_prompts = train_prompts
         self.rows: list[dict[str, Any]] = []
@@ -192,7 +194,7 @@ class _Recorder:
         results = judge(pixels, prompts)
         with torch.no_grad():
             raw = self.primary.score_pairs(images.detach(), prompts).float().cpu().tolist()
-        if not self.rows or len(self.rows) % self._per_eval == 0:
+        if not self.rows or len(self.rows) % self.per_eval == 0:
             kl = path_kl(self.model, self.kl_prompts * 2, seed=777, num_steps=self.cfg.num_steps)
             self.kls.append(float(kl.mean()))
         for prompt, res, r in zip(prompts, results, raw):
@@ -200,10 +202,8 @@ class _Recorder:
                               "aligned": bool(res.aligned), "proxy": float(r)})
         return torch.tensor([float(bool(r.aligned)) for r in results]), {}
 
-    _per_eval = 1
-
     def curves(self) -> dict[str, list[float]]:
-        groups = [self.rows[i:i + self._per_eval] for i in range(0, len(self.rows), self._per_eval)]
+        groups = [self.rows[i:i + self.per_eval] for i in range(0, len(self.rows), self.per_eval)]
         out: dict[str, list[float]] = {"kl": self.kls[: len(groups)]}
         for split, flag in (("train", True), ("heldout", False)):
             out[f"gold_{split}"] = [float(np.mean([r["aligned"] for r in g if r["train"] == flag])) for g in groups]
@@ -270,8 +270,7 @@ def rl_part(cfg: DemoConfig, out: Path, make_generator: Callable[[], Any], proxi
         for method in METHODS:
             t0 = time.perf_counter()
             model = make_generator()
-            recorder = _Recorder(model, primary, train_prompts, cfg)
-            recorder._per_eval = len(evals) * cfg.eval_images
+            recorder = _Recorder(model, primary, train_prompts, cfg, per_eval=len(evals) * cfg.eval_images)
             tcfg = _train_config(cfg, seed=seed, folder=out / "runs" / f"{method}-seed{seed}",
                                  train=train_prompts, evals=evals)
             result = train(tcfg, reward_fn=rewards[method], eval_reward_fn=recorder, model=model)

@@ -8,34 +8,17 @@ run starts), so a folder without it holds an interrupted run, whatever else it c
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["COMPLETE", "atomic_write", "interval", "summarise", "write_report"]
+from textnorm._atomic import atomic_file, atomic_write
+
+__all__ = ["COMPLETE", "interval", "summarise", "write_report"]
 
 COMPLETE = "COMPLETE"
 METHOD_LABELS = {"raw": "raw proxy", "textnorm": "TextNorm", "ensemble": "TextNorm ensemble"}
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def interval(values: list[float] | np.ndarray) -> tuple[float, float | None]:
@@ -69,13 +52,13 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         proxies[pid] = row
     out: dict[str, Any] = {"base_aligned": bon["base_aligned"], "max_n": ns[-1], "proxies": proxies}
     if "rl" in results:
-        rl = {}
+        rl: dict[str, dict[str, Any]] = {}
         for method, seeds in results["rl"]["runs"].items():
             finals = {k: [run[k][-1] for run in seeds.values()] for k in
                       ("gold_train", "gold_heldout", "proxy_train", "proxy_heldout", "kl")}
-            starts = {k: [run[k][0] for run in seeds.values()] for k in ("gold_train", "proxy_train")}
             rl[method] = {k: interval(v) for k, v in finals.items()}
-            rl[method]["start"] = {k: interval(v)[0] for k, v in starts.items()}
+            rl[method]["start"] = {k: float(np.mean([run[k][0] for run in seeds.values()]))
+                                   for k in ("gold_train", "proxy_train")}
         out["rl"] = rl
     out["seconds"] = results.get("seconds")
     return out
@@ -153,14 +136,11 @@ def _plot(path: Path, results: dict[str, Any]) -> None:
         axes[0, -1].set_title(f"RL {rl['mode']} on {rl['proxy'].split(':')[-1]} (train prompts)", fontsize=9)
         axes[1, -1].set_xlabel("path KL (nats), RL")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_report(out: Path, results: dict[str, Any]) -> dict[str, Any]:

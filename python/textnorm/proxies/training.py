@@ -87,7 +87,7 @@ def train_proxy(
     from textnorm.proxies.preference import PREFERENCE_RECIPES, PreferenceRecipe, train_preference
 
     if isinstance(recipe, str):
-        known = {**RECIPES, **PREFERENCE_RECIPES}
+        known: dict[str, ProxyRecipe | PreferenceRecipe] = {**RECIPES, **PREFERENCE_RECIPES}
         if recipe not in known:
             raise ParameterError(f"name: expected one of {', '.join(known)}, got {recipe!r}")
         recipe = known[recipe]
@@ -108,6 +108,7 @@ def train_proxy(
             model, info = train_preference(recipe, **overrides, log=log, log_every=log_every)
             info["seconds"] = time.perf_counter() - start
             return model, info
+        assert isinstance(recipe, ProxyRecipe)  # the two recipe kinds are the only ones known
         recipe = replace(recipe, **overrides)
         torch.manual_seed(recipe.seed)
         model = ProxyCLIP(ProxyConfig())
