@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from textnorm import ParameterError
-from textnorm.demo.experiment import QUICK, DemoConfig, run_demo
+from textnorm.demo.experiment import QUICK, DemoConfig, rl_options, run_demo
 from textnorm._atomic import atomic_write
 from textnorm.demo.report import COMPLETE, interval
 
@@ -131,6 +131,25 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
 def test_config_errors_name_the_field(field, value, match):
     with pytest.raises(ParameterError, match=match):
         replace(DemoConfig(), **{field: value}).validate()
+
+
+@pytest.mark.parametrize("mode", ["grpo", "ddpo", "draft"])
+def test_rl_options_are_a_valid_config_at_the_demo_budget(mode, tmp_path):
+    from textnorm.train.config import load_config
+
+    cfg = DemoConfig(train_prompts=3, group_size=4, rl_steps=7, learning_rate=1e-3)
+    data = rl_options(cfg, mode=mode)
+    data["prompts"] = {"source": "list", "prompts": ["a red star"], "eval_fraction": 0.0}
+    data["run"]["output_dir"] = str(tmp_path)
+    tc = load_config(data=data)
+    per_epoch = len(cfg.categories) * 3 * 4  # training prompts x group
+    assert (tc.mode, tc.run.steps, tc.optim.learning_rate) == (mode, 7, 1e-3)
+    if mode == "draft":
+        assert tc.options().batch_size * 2 == per_epoch
+    else:
+        opts = tc.options()
+        assert opts.sample_batch_size * opts.num_batches_per_epoch == per_epoch
+        assert opts.step_window == [0.0, 0.8]
 
 
 def test_interval_over_seeds():

@@ -30,7 +30,7 @@ import torch
 
 from textnorm._core import ParameterError
 
-__all__ = ["DemoConfig", "QUICK", "RL_MODES", "run_demo"]
+__all__ = ["DemoConfig", "QUICK", "RL_MODES", "rl_options", "run_demo"]
 
 METHODS = ("raw", "textnorm", "ensemble")
 RL_MODES = ("grpo", "ddpo", "draft", "none")
@@ -211,22 +211,37 @@ class _Recorder:
         return out
 
 
+def rl_options(cfg: DemoConfig, *, mode: str | None = None) -> dict[str, Any]:
+    """Train-config data for RL at the demo budget (no prompts or run folder yet); the same for
+    every proxy (benches/rl_gain.py measures what it gains on each).
+
+    Args:
+        cfg: the demo.
+        mode: the algorithm (default ``cfg.rl_mode``).
+    """
+    mode = mode or cfg.rl_mode
+    per_epoch = len(cfg.categories) * cfg.train_prompts * cfg.group_size  # training prompts x group
+    data: dict[str, Any] = {
+        "mode": mode,
+        "model": {"lora_rank": cfg.lora_rank, "lora_alpha": float(cfg.lora_rank)},
+        "sampling": {"num_steps": cfg.num_steps, "guidance_scale": 1.0, "eta": 1.0},
+        "optim": {"learning_rate": cfg.learning_rate},
+        "draft": {"k": cfg.num_steps, "batch_size": per_epoch // 2, "eta": 0.0},
+        "run": {"steps": cfg.rl_steps},
+    }
+    data.update(_algorithm_options(cfg, per_epoch))
+    return data
+
+
 def _train_config(cfg: DemoConfig, *, seed: int, folder: Path, train: list[str], evals: list[str]) -> Any:
     from textnorm.train.config import load_config
 
-    per_epoch = len(train) * cfg.group_size
-    data: dict[str, Any] = {
-        "mode": cfg.rl_mode, "seed": seed,
-        "model": {"lora_rank": cfg.lora_rank, "lora_alpha": float(cfg.lora_rank)},
-        "sampling": {"num_steps": cfg.num_steps, "guidance_scale": 1.0, "eta": 1.0},
-        "prompts": {"source": "list", "prompts": train, "eval_prompts": evals, "max_eval_prompts": len(evals)},
-        "optim": {"learning_rate": cfg.learning_rate},
-        "draft": {"k": cfg.num_steps, "batch_size": per_epoch // 2, "eta": 0.0},
-        "run": {"output_dir": str(folder), "steps": cfg.rl_steps, "checkpoint_every": cfg.rl_steps,
-                "keep_checkpoints": 1, "eval_every": cfg.eval_every, "eval_images_per_prompt": cfg.eval_images,
-                "eval_seed": 1234, "image_every": 10**6, "tensorboard": False, "progress_bar": False},
-    }
-    data.update(_algorithm_options(cfg, per_epoch))
+    data = rl_options(cfg)
+    data["seed"] = seed
+    data["prompts"] = {"source": "list", "prompts": train, "eval_prompts": evals, "max_eval_prompts": len(evals)}
+    data["run"].update({"output_dir": str(folder), "checkpoint_every": cfg.rl_steps, "keep_checkpoints": 1,
+                        "eval_every": cfg.eval_every, "eval_images_per_prompt": cfg.eval_images,
+                        "eval_seed": 1234, "image_every": 10**6, "tensorboard": False, "progress_bar": False})
     return load_config(data=data, overrides=dict(cfg.overrides))
 
 
