@@ -43,7 +43,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--proxy", default="pref-w3")
-    ap.add_argument("--mode", default="ddpo", choices=("ddpo", "grpo", "draft"))
+    ap.add_argument("--mode", default="ddpo", choices=("ddpo", "grpo", "draft", "sft"))
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--signal-pairs", type=int, default=2, help="0: skip the gradient signal")
@@ -76,7 +76,7 @@ def main() -> None:
     base = load_generator()
     before = proxy_rewards(base, proxy, prompts, 32, seed=99)
     sd = float(before.std(axis=1, ddof=1).mean())
-    if args.mode != "draft" and args.signal_pairs:
+    if args.mode in ("ddpo", "grpo") and args.signal_pairs:
         t0 = time.perf_counter()
         sig = measure_gradient_signal(cfg, reward_fn=RawReward(proxy), model=load_generator(),
                                       pairs=args.signal_pairs)
