@@ -8,8 +8,8 @@ minimises, per step, over a minibatch of kept samples with random timesteps and 
 
     mean_i [ w_i * ||f_theta(x_t, t, c) - target||^2 ]  +  beta * mean_i ||f_theta - f_ref||^2
 
-with squared norms averaged over latent dimensions, ``target`` the noise (or v), and ``f_ref`` the
-frozen base model. The sampled data set is cached in the run folder, so a resumed run reuses it.
+with squared norms averaged over latent dimensions, ``target`` the noise (or v; a flow model's
+velocity, see :func:`noised_sample`), and ``f_ref`` the frozen base model. The sampled data set is cached in the run folder, so a resumed run reuses it.
 With ``sft.data`` set to a best-of-n run folder, its samples are used instead of sampling anew.
 """
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textnorm._core import LayoutError, NonFiniteError
+from textnorm._core import LayoutError, NonFiniteError, ParameterError
 from textnorm.train._common import TAG_NOISE, TAG_SFT, TrainContext, call_reward, generate
 from textnorm.train.config import check_choice, check_int, check_number
 from textnorm.train.registry import Algorithm, TrainerBase, register
@@ -83,6 +83,36 @@ def select_top(rewards: np.ndarray, groups: np.ndarray, *, fraction: float, per_
         k = max(1, int(np.ceil(fraction * idx.size)))
         keep.extend(idx[np.argsort(-rewards[idx], kind="stable")[:k]].tolist())
     return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def noised_sample(scheduler: Any, x0: torch.Tensor, noise: torch.Tensor, index: torch.Tensor,
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The noised sample, the network's timestep and the regression target at training step
+    ``index`` (0 .. num_train_timesteps - 1) of each sample, in the model's own parametrisation.
+
+    A diffusion scheduler (``add_noise``): its forward process at timestep ``index``, target the
+    noise or v (``prediction_type``). A rectified-flow scheduler (``FlowMatchEulerDiscreteScheduler``,
+    Stable Diffusion 3): ``x_t = (1 - s) x_0 + s eps`` at the sigma ``s`` of its training schedule
+    (``u = (index + 1) / N`` shifted as the scheduler does, ``s = shift u / (1 + (shift - 1) u)``),
+    timestep ``s N``, target the velocity ``eps - x_0`` the model predicts.
+
+    Raises:
+        ParameterError: a flow scheduler with resolution-dependent (dynamic) shifting, whose sigmas
+            depend on the image size (FLUX); not supported.
+    """
+    if hasattr(scheduler, "add_noise"):
+        xt = scheduler.add_noise(x0, noise, index)
+        target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, index)
+        return xt, index, target
+    if scheduler.config.get("use_dynamic_shifting", False):
+        raise ParameterError("model: SFT supports flow-matching schedulers with a fixed shift; this one "
+                             "shifts by resolution (use_dynamic_shifting)")
+    n = scheduler.config.num_train_timesteps
+    shift = float(scheduler.config.get("shift", 1.0))
+    u = (index.double() + 1) / n
+    sigma = (shift * u / (1 + (shift - 1) * u)).to(x0.dtype)
+    s = sigma.reshape(-1, *([1] * (x0.ndim - 1)))
+    return (1 - s) * x0 + s * noise, sigma * n, noise - x0
 
 
 def sft_loss(pred: torch.Tensor, target: torch.Tensor, ref: torch.Tensor, weights: torch.Tensor, *,
@@ -188,15 +218,12 @@ class SFTTrainer(TrainerBase):
         global_idx = rng.integers(n, size=cfg.train_batch_size * ctx.world_size)
         local = np.arange(ctx.rank * cfg.train_batch_size, (ctx.rank + 1) * cfg.train_batch_size)
         idx = torch.as_tensor(global_idx[local])
-        scheduler = ctx.model.scheduler
-        n_train = scheduler.config.num_train_timesteps
-        t = torch.as_tensor(rng.integers(n_train, size=cfg.train_batch_size * ctx.world_size)[local])
+        n_train = ctx.model.scheduler.config.num_train_timesteps
+        index = torch.as_tensor(rng.integers(n_train, size=cfg.train_batch_size * ctx.world_size)[local])
         x0 = self.data["latents"][idx.to(self.data["latents"].device)]
         keys = [derive_seed(ctx.cfg.seed, TAG_NOISE, 7, step, int(g)) for g in local]
         noise = keyed_noise(keys, ctx.model.latent_shape).to(x0)
-        t = t.to(x0.device)
-        xt = scheduler.add_noise(x0, noise, t)
-        target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(x0, noise, t)
+        xt, t, target = noised_sample(ctx.model.scheduler, x0, noise, index.to(x0.device))
         prompt_idx = self.data["prompt_index"][idx.to(self.data["prompt_index"].device)].tolist()
         cond = ctx.model.encode_prompts([self.prompts[i] for i in prompt_idx])
         with ctx.accelerator.autocast():
