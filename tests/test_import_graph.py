@@ -16,7 +16,7 @@ PKG = Path(textnorm.__file__).parent
 # Layer of each top-level unit of the package (a module or a sub-package); an import must go to a
 # strictly lower layer, or stay inside its own unit. ``textnorm`` is the package facade.
 LAYERS: dict[str, int] = {
-    "_core": 0, "_lazy_exports": 0, "_atomic": 0,
+    "_core": 0, "_lazy_exports": 0, "_atomic": 0, "_heap": 0,
     "_norm_args": 1, "_torch_norm": 1, "_contrast_args": 1, "world": 1, "scorers": 1, "train": 1,
     "_contrast_lexicon": 2, "normalize": 2,
     "contrast": 3,

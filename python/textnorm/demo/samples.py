@@ -66,9 +66,11 @@ def draw_samples(generator: object, prompts: Sequence[str], categories: Sequence
 def score_samples(samples: SampleSet, proxies: Sequence[object],
                   contrast: Callable[[str], Sequence[str]]) -> ScoredSet:
     """Score every sample against its prompt and `contrast(prompt)` with each proxy (a scorer)."""
+    from textnorm._heap import mmap_threshold
+
     sets = [[p, *[c for c in contrast(p) if c != p]] for p in samples.prompts]
     logits: dict[str, list[np.ndarray]] = {}
-    with torch.no_grad():
+    with torch.no_grad(), mmap_threshold():  # else freed activations pile up in the heap (10 GB)
         for proxy in proxies:
             rows = []
             for p, texts in enumerate(sets):
