@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 __all__ = ["mmap_threshold"]
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
 _GLIBC_MAX = 32 << 20  # the most glibc's dynamic threshold grows to on 64-bit
 
 
@@ -35,15 +35,19 @@ def _mallopt() -> Callable[[int, int], int] | None:
 @contextlib.contextmanager
 def mmap_threshold(nbytes: int = 4 << 20) -> Iterator[bool]:
     """Within the block, serve allocations of at least `nbytes` from mmap (glibc only; a
-    process-wide setting). On exit the threshold is fixed at glibc's own ceiling, where its dynamic
-    threshold ends up in a long torch run anyway. Yields whether the setting took effect.
+    process-wide setting). Setting a threshold ends glibc's dynamic adjustment of it and of the
+    trim threshold (twice the mmap threshold), so on exit both are fixed where the dynamic ones end
+    up in a long torch run: 32 MiB and 64 MiB (left at its 128 KiB default, the trim threshold
+    would hand the heap's top back to the system after nearly every free and fault it in again).
+    Yields whether the setting took effect.
     """
     if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 0 < nbytes <= _GLIBC_MAX:
         raise ValueError(f"nbytes: expected an int in [1, {_GLIBC_MAX}], got {nbytes!r}")
     mallopt = _mallopt()
-    applied = bool(mallopt and mallopt(_M_MMAP_THRESHOLD, nbytes))
+    applied = bool(mallopt and mallopt(_M_MMAP_THRESHOLD, nbytes) and mallopt(_M_TRIM_THRESHOLD, 2 * nbytes))
     try:
         yield applied
     finally:
         if mallopt and applied:
             mallopt(_M_MMAP_THRESHOLD, _GLIBC_MAX)
+            mallopt(_M_TRIM_THRESHOLD, 2 * _GLIBC_MAX)

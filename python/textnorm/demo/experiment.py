@@ -241,6 +241,8 @@ def _train_config(cfg: DemoConfig, *, seed: int, folder: Path, train: list[str],
     data["prompts"] = {"source": "list", "prompts": train, "eval_prompts": evals, "max_eval_prompts": len(evals)}
     data["run"].update({"output_dir": str(folder), "checkpoint_every": cfg.rl_steps, "keep_checkpoints": 1,
                         "eval_every": cfg.eval_every, "eval_images_per_prompt": cfg.eval_images,
+                        # one batch per evaluation: batches of 8 made evaluation two thirds of a run's time
+                        "eval_batch_size": len(evals) * cfg.eval_images,
                         "eval_seed": 1234, "image_every": 10**6, "tensorboard": False, "progress_bar": False})
     return load_config(data=data, overrides=dict(cfg.overrides))
 
